@@ -1,0 +1,22 @@
+"""course_utils: the small helper package of the course
+'Transformers, from attention math to fine-tuning'.
+
+One module per concern; notebooks import it, it never knows about a notebook.
+"""
+
+from .checkpoints import STANDINS, checkpoint, hub_answers, standin_dir
+from .checks import check_answer, check_attention_weights, check_function, check_tensor
+from .environment import (
+    cache_dir,
+    environment_report,
+    get_device,
+    is_offline,
+    print_environment,
+    quiet_hf_logs,
+    require_version,
+    seed_everything,
+    setup_notebook,
+)
+from .plotting import plot_attention, plot_lines, plot_matrix
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Self-checks for exercises: print "correct" or a specific hint, return True/False.
+
+Each check prints one line starting with "✅" or "❌" and returns a bool, so an exercise
+cell can show the hint and a solutions notebook can `assert` the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+
+def _report(ok: bool, name: str, message: str) -> bool:
+    print(f"{'✅' if ok else '❌'} {name}: {message}")
+    return ok
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _tensor_hint(answer: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> str | None:
+    """None if answer matches expected, else the most specific hint we can give."""
+    if tuple(answer.shape) != tuple(expected.shape):
+        hint = f"shape is {tuple(answer.shape)} but should be {tuple(expected.shape)}"
+        if tuple(answer.shape) == tuple(reversed(expected.shape)) or (
+            answer.dim() >= 2 and tuple(answer.transpose(-2, -1).shape) == tuple(expected.shape)
+        ):
+            hint += " (it looks transposed: check the order of the matmul operands or use .transpose(-2, -1))"
+        elif answer.numel() == expected.numel():
+            hint += " (same number of elements: a reshape/view in the wrong order, or a missing dimension)"
+        elif answer.dim() != expected.dim():
+            hint += f" ({answer.dim()}-D instead of {expected.dim()}-D: a missing or extra batch/head dimension?)"
+        return hint
+    if answer.is_floating_point() != expected.is_floating_point():
+        return f"dtype is {answer.dtype} but should be {expected.dtype}"
+    answer_f, expected_f = answer.detach().double().cpu(), expected.detach().double().cpu()
+    if torch.isnan(answer_f).any() and not torch.isnan(expected_f).any():
+        return "contains NaN (a softmax over a row where every score is -inf? a division by zero?)"
+    if torch.allclose(answer_f, expected_f, atol=atol, rtol=rtol, equal_nan=True):
+        return None
+    if answer_f.dim() >= 2 and answer_f.shape[-1] == answer_f.shape[-2]:
+        if torch.allclose(answer_f.transpose(-2, -1), expected_f, atol=atol, rtol=rtol):
+            return "the values are right but transposed (rows and columns swapped)"
+    nonzero = expected_f.abs() > 1e-6
+    if nonzero.any() and torch.isfinite(answer_f).all():
+        ratio = answer_f[nonzero] / expected_f[nonzero]
+        factor = ratio.mean().item()
+        if abs(factor - 1) > 1e-3 and torch.allclose(ratio, torch.full_like(ratio, factor), rtol=1e-3):
+            return (
+                f"off by a constant factor of {_fmt(factor)} (a missing or extra scale, "
+                "such as 1/sqrt(d_k)?)"
+            )
+    diff = (answer_f - expected_f).abs()
+    where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+    return (
+        f"values differ: largest difference {_fmt(diff.max().item())} at index {where} "
+        f"(got {_fmt(answer_f[where].item())}, expected {_fmt(expected_f[where].item())})"
+    )
+
+
+def check_tensor(
+    answer: Any,
+    expected: torch.Tensor,
+    name: str = "your answer",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> bool:
+    """Compare a tensor answer with the expected one; hint at shape, transpose, scale, NaN."""
+    if answer is None:
+        return _report(False, name, "not filled in yet (it is None)")
+    if not isinstance(answer, torch.Tensor):
+        return _report(False, name, f"expected a torch.Tensor, got {type(answer).__name__}")
+    hint = _tensor_hint(answer, expected, atol, rtol)
+    return _report(hint is None, name, "correct" if hint is None else hint)
+
+
+def check_attention_weights(weights: Any, name: str = "attention weights", atol: float = 1e-5) -> bool:
+    """Check that weights are a valid attention distribution: each row (query) sums to 1 over the keys."""
+    if weights is None:
+        return _report(False, name, "not filled in yet (it is None)")
+    if not isinstance(weights, torch.Tensor) or weights.dim() < 2:
+        return _report(False, name, "expected a tensor of shape (..., queries, keys)")
+    w = weights.detach().double().cpu()
+    if torch.isnan(w).any():
+        return _report(False, name, "contains NaN (is a whole row masked with -inf before the softmax?)")
+    if (w < -atol).any():
+        return _report(False, name, "has negative entries: apply softmax to the scores, not to something else")
+    row_sums = w.sum(dim=-1)
+    if torch.allclose(row_sums, torch.ones_like(row_sums), atol=atol):
+        return _report(True, name, "correct (every row sums to 1)")
+    col_sums = w.sum(dim=-2)
+    if torch.allclose(col_sums, torch.ones_like(col_sums), atol=atol):
+        return _report(
+            False, name,
+            "normalised over the wrong axis: the columns sum to 1; use softmax(scores, dim=-1) so "
+            "each query's weights over the keys sum to 1",
+        )
+    return _report(False, name, f"rows should sum to 1 but sum to {_fmt(row_sums.min().item())}..{_fmt(row_sums.max().item())}")
+
+
+def check_function(
+    fn: Callable,
+    reference: Callable,
+    examples: Sequence[tuple],
+    name: str | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> bool:
+    """Call `fn` and `reference` on each tuple of arguments in `examples` and compare the results."""
+    name = name or getattr(fn, "__name__", "your function")
+    if fn is None or not callable(fn):
+        return _report(False, name, "not a function yet")
+    for number, args in enumerate(examples, start=1):
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            return _report(False, name, "not implemented yet (it raises NotImplementedError)")
+        except Exception as error:  # show the learner what their code raised
+            return _report(False, name, f"raised {type(error).__name__} on example {number}: {error}")
+        expected = reference(*args)
+        if not isinstance(got, torch.Tensor):
+            if got == expected:
+                continue
+            return _report(False, name, f"example {number}: got {got!r}, expected {expected!r}")
+        hint = _tensor_hint(got, expected, atol, rtol)
+        if hint is not None:
+            return _report(False, name, f"example {number}: {hint}")
+    return _report(True, name, f"correct on all {len(examples)} examples")
+
+
+def check_answer(answer: Any, expected: Any, name: str = "your answer", hint: str = "") -> bool:
+    """Compare a plain Python answer (a number, a shape tuple, a string) with the expected one."""
+    if answer is None:
+        return _report(False, name, "not filled in yet (it is None)")
+    if isinstance(answer, torch.Size):
+        answer = tuple(answer)
+    if isinstance(expected, float) and isinstance(answer, (int, float)):
+        ok = math.isclose(answer, expected, rel_tol=1e-4, abs_tol=1e-8)
+    else:
+        ok = answer == expected
+    if ok:
+        return _report(True, name, "correct")
+    return _report(False, name, f"got {answer!r}, which is not right" + (f"; hint: {hint}" if hint else ""))

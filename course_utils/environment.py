@@ -1,0 +1,151 @@
+"""Device choice, seeding and the environment report every notebook starts with."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from importlib import metadata
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_DEVICE_ORDER = ("cuda", "mps", "cpu")
+
+
+def is_offline() -> bool:
+    """True when COURSE_OFFLINE or HF_HUB_OFFLINE asks for offline mode."""
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("COURSE_OFFLINE", "HF_HUB_OFFLINE")
+    )
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return kind == "cpu"
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the device to use: CUDA, then Apple MPS, then CPU.
+
+    `prefer` (or the COURSE_DEVICE environment variable) forces one, e.g.
+    COURSE_DEVICE=cpu to avoid an MPS operator that is missing or differs.
+    """
+    wanted = (prefer or os.environ.get("COURSE_DEVICE", "")).strip().lower()
+    if wanted:
+        kind = wanted.split(":")[0]
+        if kind not in _DEVICE_ORDER:
+            raise ValueError(
+                f"COURSE_DEVICE={wanted!r} is not a device this course knows; "
+                "use one of 'cuda', 'mps' or 'cpu' (or unset it to choose automatically)."
+            )
+        if not _available(kind):
+            raise RuntimeError(
+                f"COURSE_DEVICE asks for {wanted!r} but this machine has no {kind.upper()} "
+                "device; unset COURSE_DEVICE or set it to 'cpu'."
+            )
+        return torch.device(wanted)
+    for kind in _DEVICE_ORDER:
+        if _available(kind):
+            return torch.device(kind)
+    return torch.device("cpu")  # pragma: no cover - cpu is always available
+
+
+def seed_everything(seed: int = 123) -> None:
+    """Seed Python, NumPy and torch (CPU, CUDA and MPS) for repeatable runs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device and MPS
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report(device: torch.device | None = None) -> dict[str, str]:
+    """Versions, device and network mode, as a dict (print it in a setup cell)."""
+    device = device or get_device()
+    return {
+        "python": platform.python_version(),
+        "torch": package_version("torch"),
+        "transformers": package_version("transformers"),
+        "device": str(device),
+        "mode": "offline (stand-in models)" if is_offline() else "online (hub models when reachable)",
+    }
+
+
+def print_environment(device: torch.device | None = None) -> None:
+    """Print environment_report() as aligned lines."""
+    for key, value in environment_report(device).items():
+        print(f"{key:>12}: {value}")
+
+
+def require_version(name: str, minimum: str) -> None:
+    """Raise a clear error if package `name` is older than `minimum`.
+
+    Uses packaging.version (distutils.version is gone since Python 3.12).
+    """
+    from packaging.version import Version
+
+    installed = package_version(name)
+    if installed == "not installed":
+        raise ImportError(f"{name} is not installed; run `make lab` or `pip install -r requirements.txt`.")
+    if Version(installed) < Version(minimum):
+        raise ImportError(
+            f"{name} {installed} is older than the {minimum} this course needs; "
+            "run `pip install -r requirements.txt` in the course's virtual environment."
+        )
+
+
+def cache_dir() -> Path:
+    """Folder for generated stand-ins and data: COURSE_CACHE_DIR, else data/cache in the repo.
+
+    Outside a checkout of the course (package installed elsewhere) it falls back to
+    ~/.cache/transformers-course. The folder is created if needed.
+    """
+
+    configured = os.environ.get("COURSE_CACHE_DIR")
+    if configured:
+        path = Path(configured).expanduser()
+    else:
+        repo = Path(__file__).resolve().parent.parent
+        if (repo / "notebooks").is_dir() and (repo / "data").is_dir():
+            path = repo / "data" / "cache"
+        else:
+            path = Path.home() / ".cache" / "transformers-course"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def quiet_hf_logs() -> None:
+    """Hide transformers' progress bars and load-report warnings.
+
+    transformers 5 prints a "Loading weights" bar and a LOAD REPORT (with local paths)
+    on every from_pretrained. The course shows what matters explicitly instead; call
+    transformers.logging.set_verbosity_warning() to see them again.
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def setup_notebook(seed: int = 123, quiet: bool = True) -> torch.device:
+    """The one setup cell: choose the device, seed everything, quiet HF logs, return the device."""
+    device = get_device()
+    seed_everything(seed)
+    if quiet:
+        quiet_hf_logs()
+    return device

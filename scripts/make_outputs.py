@@ -1,0 +1,61 @@
+"""Re-execute notebooks in place in the canonical offline environment (`make outputs`).
+
+Outputs of cells tagged `nbval-ignore-output` (generated text, timings, accuracy
+of a run) are stripped afterwards, so no committed notebook shows stand-in results
+and the stored outputs are exactly what `pytest --nbval` compares.
+
+    python scripts/make_outputs.py                 # every notebook
+    python scripts/make_outputs.py notebooks/01_self_attention.ipynb
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests import canonical_env  # noqa: E402
+
+IGNORE_TAG = "nbval-ignore-output"
+
+
+def all_notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+
+
+def strip_ignored_outputs(nb: nbformat.NotebookNode) -> int:
+    stripped = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and IGNORE_TAG in cell.metadata.get("tags", []):
+            cell.outputs = []
+            cell.execution_count = None
+            stripped += 1
+    return stripped
+
+
+def execute(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    start = time.perf_counter()
+    client.execute()
+    stripped = strip_ignored_outputs(nb)
+    nbformat.write(nb, path)
+    print(f"{path.relative_to(ROOT)}: {time.perf_counter() - start:.1f} s, {stripped} cells stripped")
+
+
+def main(argv: list[str]) -> None:
+    canonical_env.apply()
+    paths = [Path(arg).resolve() for arg in argv] or all_notebooks()
+    for path in paths:
+        execute(path)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
