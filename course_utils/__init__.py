@@ -19,5 +19,8 @@ from .environment import (
     setup_notebook,
 )
 from .plotting import plot_attention, plot_lines, plot_matrix
+from .masks import causal_mask, combine_masks, decoder_mask, masked_softmax, padding_mask
+from .positional import alibi_bias, alibi_slopes, apply_rotary, rotary_cos_sin, rotate_half, sinusoidal_encoding
+from .layers import MultiHeadAttention, merge_heads, split_heads
 
 __version__ = "0.1.0"

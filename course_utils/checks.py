@@ -30,10 +30,10 @@ def _tensor_hint(answer: torch.Tensor, expected: torch.Tensor, atol: float, rtol
             answer.dim() >= 2 and tuple(answer.transpose(-2, -1).shape) == tuple(expected.shape)
         ):
             hint += " (it looks transposed: check the order of the matmul operands or use .transpose(-2, -1))"
-        elif answer.numel() == expected.numel():
-            hint += " (same number of elements: a reshape/view in the wrong order, or a missing dimension)"
         elif answer.dim() != expected.dim():
             hint += f" ({answer.dim()}-D instead of {expected.dim()}-D: a missing or extra batch/head dimension?)"
+        elif answer.numel() == expected.numel():
+            hint += " (same number of elements: a reshape/view in the wrong order?)"
         return hint
     if answer.is_floating_point() != expected.is_floating_point():
         return f"dtype is {answer.dtype} but should be {expected.dtype}"

@@ -1,0 +1,101 @@
+import math
+
+import pytest
+import torch
+
+import course_utils
+
+
+@pytest.fixture
+def expected():
+    torch.manual_seed(0)
+    return torch.randn(3, 4)
+
+
+def _last_line(capsys):
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_right_tensor_is_accepted(expected, capsys):
+    assert course_utils.check_tensor(expected.clone(), expected, "z")
+    assert _last_line(capsys) == "✅ z: correct"
+
+
+@pytest.mark.parametrize(("answer", "hint"), [
+    (None, "not filled in yet"),
+    ("list", "expected a torch.Tensor"),
+    ("transposed", "looks transposed"),
+    ("reshaped", "reshape/view in the wrong order"),
+    ("batched", "3-D instead of 2-D"),
+    ("scaled", "constant factor of 2"),
+    ("nan", "contains NaN"),
+    ("off", "largest difference 1 at index (1, 2)"),
+])
+def test_wrong_tensors_get_a_specific_hint(expected, capsys, answer, hint):
+    variants = {
+        "list": [1, 2],
+        "transposed": expected.T.contiguous(),
+        "reshaped": expected.reshape(2, 6),
+        "batched": expected[None],
+        "scaled": expected * 2,
+        "nan": expected.masked_fill(torch.zeros_like(expected, dtype=torch.bool).index_fill(0, torch.tensor([0]), True), float("nan")),
+        "off": expected.index_put((torch.tensor([1]), torch.tensor([2])), expected[1, 2] + 1),
+    }
+    assert not course_utils.check_tensor(variants[answer] if answer else None, expected, "z")
+    line = _last_line(capsys)
+    assert line.startswith("❌ z:") and hint in line
+
+
+def test_square_transposed_values_are_named(capsys):
+    m = torch.arange(9.0).reshape(3, 3)
+    assert not course_utils.check_tensor(m.T, m)
+    assert "transposed" in _last_line(capsys)
+
+
+def test_attention_weights_rows_must_sum_to_one(capsys):
+    scores = torch.randn(2, 4, 4)
+    assert course_utils.check_attention_weights(torch.softmax(scores, dim=-1))
+    assert "correct" in _last_line(capsys)
+    assert not course_utils.check_attention_weights(torch.softmax(scores, dim=-2))
+    assert "wrong axis" in _last_line(capsys)
+    assert not course_utils.check_attention_weights(scores)
+    assert "negative" in _last_line(capsys)
+    assert not course_utils.check_attention_weights(torch.full((2, 2), float("nan")))
+    assert "NaN" in _last_line(capsys)
+    assert not course_utils.check_attention_weights(torch.rand(3, 5) / 10)
+    assert "rows should sum to 1" in _last_line(capsys)
+
+
+def test_check_function_compares_on_every_example(capsys):
+    examples = [(torch.randn(2, 3),), (torch.randn(4, 3),)]
+    reference = lambda x: torch.softmax(x, dim=-1)  # noqa: E731
+    assert course_utils.check_function(reference, reference, examples, name="softmax")
+    assert _last_line(capsys) == "✅ softmax: correct on all 2 examples"
+    assert not course_utils.check_function(lambda x: torch.softmax(x, dim=0), reference, examples, name="softmax")
+    assert "example 1" in _last_line(capsys)
+
+    def unfinished(x):
+        raise NotImplementedError
+
+    assert not course_utils.check_function(unfinished, reference, examples)
+    assert "not implemented yet" in _last_line(capsys)
+    assert not course_utils.check_function(lambda x: x @ x, reference, examples, name="f")
+    assert "raised RuntimeError on example 1" in _last_line(capsys)
+    assert not course_utils.check_function(None, reference, examples, name="f")
+    assert "not a function yet" in _last_line(capsys)
+
+
+def test_check_function_plain_values(capsys):
+    assert course_utils.check_function(len, len, [([1, 2],), ("abc",)])
+    assert not course_utils.check_function(lambda x: 0, len, [([1, 2],)], name="n")
+    assert "got 0, expected 2" in _last_line(capsys)
+
+
+def test_check_answer(capsys):
+    assert course_utils.check_answer(torch.Size([2, 3]), (2, 3), "shape")
+    assert course_utils.check_answer(math.sqrt(2), 1.41421356, "root")
+    assert not course_utils.check_answer((3, 2), (2, 3), "shape", hint="rows first")
+    line = _last_line(capsys)
+    assert "got (3, 2)" in line and "hint: rows first" in line and "(2, 3)" not in line.split("got")[0]
+    assert not course_utils.check_answer(None, 1)
+    assert "not filled in yet" in _last_line(capsys)
