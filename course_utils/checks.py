@@ -122,6 +122,10 @@ def check_function(
         except Exception as error:  # show the learner what their code raised
             return _report(False, name, f"raised {type(error).__name__} on example {number}: {error}")
         expected = reference(*args)
+        if got is None:
+            return _report(False, name, "returned None: fill in the body of the function")
+        if isinstance(expected, torch.Tensor) and not isinstance(got, torch.Tensor):
+            return _report(False, name, f"example {number}: expected a torch.Tensor, got {type(got).__name__}")
         if not isinstance(got, torch.Tensor):
             if got == expected:
                 continue

@@ -81,6 +81,10 @@ def test_check_function_compares_on_every_example(capsys):
     assert "not implemented yet" in _last_line(capsys)
     assert not course_utils.check_function(lambda x: x @ x, reference, examples, name="f")
     assert "raised RuntimeError on example 1" in _last_line(capsys)
+    assert not course_utils.check_function(lambda x: None, reference, examples, name="f")
+    assert "returned None" in _last_line(capsys)
+    assert not course_utils.check_function(lambda x: x.tolist(), reference, examples, name="f")
+    assert "expected a torch.Tensor, got list" in _last_line(capsys)
     assert not course_utils.check_function(None, reference, examples, name="f")
     assert "not a function yet" in _last_line(capsys)
 
