@@ -85,4 +85,5 @@ def alibi_bias(num_heads: int, n_queries: int, n_keys: int | None = None) -> tor
     """(num_heads, n_queries, n_keys) ALiBi bias -slope * |i - j|, added to the scores before the softmax."""
     n_keys = n_queries if n_keys is None else n_keys
     distance = (torch.arange(n_queries)[:, None] - torch.arange(n_keys)[None, :]).abs()  # (q, k)
-    return -alibi_slopes(num_heads)[:, None, None] * distance[None].float()
+    # negate the integer distance, not the product, so the diagonal is 0.0 and not -0.0
+    return alibi_slopes(num_heads)[:, None, None] * (-distance)[None].float()

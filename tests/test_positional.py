@@ -73,6 +73,8 @@ def test_alibi_slopes_match_the_paper():
 def test_alibi_bias_is_relative_and_penalises_distance():
     bias = alibi_bias(2, 5)
     assert bias.shape == (2, 5, 5)
-    assert torch.equal(bias.diagonal(dim1=-2, dim2=-1), torch.zeros(2, 5))
+    diagonal = bias.diagonal(dim1=-2, dim2=-1)
+    assert torch.equal(diagonal, torch.zeros(2, 5)) and not torch.signbit(diagonal).any()  # 0.0, not -0.0
+    assert (bias <= 0).all() and bias[1, 0, 4] < bias[1, 0, 3]
     assert bias[0, 4, 1] == bias[0, 3, 0] == -3 * alibi_slopes(2)[0]
     assert alibi_bias(1, 2, 4).shape == (1, 2, 4)
