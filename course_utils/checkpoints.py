@@ -31,7 +31,7 @@ import torch
 from .environment import cache_dir, is_offline
 
 HUB_TIMEOUT_S = 2.0
-STANDIN_VERSION = 1  # bump when a builder changes, so old cached stand-ins are rebuilt
+STANDIN_VERSION = 2  # bump when a builder changes, so old cached stand-ins are rebuilt
 
 _hub_answered: bool | None = None  # probed once per process
 _announced: set[str] = set()
@@ -89,7 +89,7 @@ def _build_distilbert(target: Path) -> None:
 
 
 def _build_bart(target: Path) -> None:
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+    from transformers import AddedToken, BartConfig, BartForConditionalGeneration, BartTokenizer
 
     encoder_json, merges = _gpt2_bpe_files()
     # bart-base uses GPT-2's byte-level BPE merges with fairseq's re-numbering; that
@@ -102,7 +102,9 @@ def _build_bart(target: Path) -> None:
     vocab["<mask>"] = len(vocab)
     merge_lines = merges.read_text(encoding="utf-8").splitlines()[1:]  # skip "#version"
     merge_pairs = [tuple(line.split(" ")) for line in merge_lines if line]
-    BartTokenizer(vocab=vocab, merges=merge_pairs).save_pretrained(target)
+    # As in bart-base, <mask> swallows the space before it: "are <mask>" -> "Ġare", "<mask>".
+    mask = AddedToken("<mask>", lstrip=True, rstrip=False)
+    BartTokenizer(vocab=vocab, merges=merge_pairs, mask_token=mask).save_pretrained(target)
     config = BartConfig(
         vocab_size=len(vocab), d_model=64, encoder_layers=2, decoder_layers=2,
         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,

@@ -186,3 +186,13 @@ def test_hub_answers_is_false_for_a_closed_port(monkeypatch):
     sock.close()  # nothing listens there now
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     assert course_utils.hub_answers(timeout=1.0) is False
+
+
+def test_bart_standin_mask_token_takes_the_space_before_it(offline):
+    tokenizer = AutoTokenizer.from_pretrained(course_utils.checkpoint("facebook/bart-base"))
+    ids = tokenizer("My friends are <mask> but")["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    assert pieces == ["<s>", "My", "Ġfriends", "Ġare", "<mask>", "Ġbut", "</s>"]
+    assert ids[4] == tokenizer.mask_token_id
+    ids = tokenizer("Hello world")["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id == 0 and ids[-1] == tokenizer.eos_token_id == 2
