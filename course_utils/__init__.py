@@ -19,8 +19,10 @@ from .environment import (
     setup_notebook,
 )
 from .plotting import plot_attention, plot_lines, plot_matrix
+from . import data  # course_utils.data.load_imdb(); the CLI course_utils.finetune is not imported here
 from .masks import causal_mask, combine_masks, decoder_mask, masked_softmax, padding_mask
 from .positional import alibi_bias, alibi_slopes, apply_rotary, rotary_cos_sin, rotate_half, sinusoidal_encoding
 from .layers import MultiHeadAttention, merge_heads, split_heads
+from . import mlm  # BERT/BART pretraining data recipes (notebook 04): course_utils.mlm.mask_tokens, ...
 
 __version__ = "0.1.0"
