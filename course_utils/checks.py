@@ -35,11 +35,17 @@ def _tensor_hint(answer: torch.Tensor, expected: torch.Tensor, atol: float, rtol
         elif answer.numel() == expected.numel():
             hint += " (same number of elements: a reshape/view in the wrong order?)"
         return hint
-    if answer.is_floating_point() != expected.is_floating_point():
+    if answer.is_floating_point() != expected.is_floating_point() or (
+        (answer.dtype == torch.bool) != (expected.dtype == torch.bool)
+    ):
         return f"dtype is {answer.dtype} but should be {expected.dtype}"
-    answer_f, expected_f = answer.detach().double().cpu(), expected.detach().double().cpu()
+    # .cpu() before .double(): MPS has no float64
+    answer_f, expected_f = answer.detach().cpu().double(), expected.detach().cpu().double()
     if torch.isnan(answer_f).any() and not torch.isnan(expected_f).any():
-        return "contains NaN (a softmax over a row where every score is -inf? a division by zero?)"
+        return (
+            "contains NaN (exp() overflowed to inf: subtract the row max first? a softmax over a row "
+            "where every score is -inf? a division by zero?)"
+        )
     if torch.allclose(answer_f, expected_f, atol=atol, rtol=rtol, equal_nan=True):
         return None
     if answer_f.dim() >= 2 and answer_f.shape[-1] == answer_f.shape[-2]:
@@ -60,6 +66,10 @@ def _tensor_hint(answer: torch.Tensor, expected: torch.Tensor, atol: float, rtol
         f"values differ: largest difference {_fmt(diff.max().item())} at index {where} "
         f"(got {_fmt(answer_f[where].item())}, expected {_fmt(expected_f[where].item())})"
     )
+
+
+def _cloned(args: tuple) -> tuple:
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
 
 
 def check_tensor(
@@ -84,7 +94,7 @@ def check_attention_weights(weights: Any, name: str = "attention weights", atol:
         return _report(False, name, "not filled in yet (it is None)")
     if not isinstance(weights, torch.Tensor) or weights.dim() < 2:
         return _report(False, name, "expected a tensor of shape (..., queries, keys)")
-    w = weights.detach().double().cpu()
+    w = weights.detach().cpu().double()  # MPS has no float64
     if torch.isnan(w).any():
         return _report(False, name, "contains NaN (is a whole row masked with -inf before the softmax?)")
     if (w < -atol).any():
@@ -115,13 +125,13 @@ def check_function(
     if fn is None or not callable(fn):
         return _report(False, name, "not a function yet")
     for number, args in enumerate(examples, start=1):
+        expected = reference(*_cloned(args))  # before fn, in case fn changes its inputs in place
         try:
-            got = fn(*args)
+            got = fn(*_cloned(args))
         except NotImplementedError:
             return _report(False, name, "not implemented yet (it raises NotImplementedError)")
         except Exception as error:  # show the learner what their code raised
             return _report(False, name, f"raised {type(error).__name__} on example {number}: {error}")
-        expected = reference(*args)
         if got is None:
             return _report(False, name, "returned None: fill in the body of the function")
         if isinstance(expected, torch.Tensor) and not isinstance(got, torch.Tensor):
@@ -140,7 +150,7 @@ def check_answer(answer: Any, expected: Any, name: str = "your answer", hint: st
     """Compare a plain Python answer (a number, a shape tuple, a string) with the expected one."""
     if answer is None:
         return _report(False, name, "not filled in yet (it is None)")
-    if isinstance(answer, torch.Size):
+    if isinstance(answer, (torch.Size, list)) and isinstance(expected, tuple):
         answer = tuple(answer)
     if isinstance(expected, float) and isinstance(answer, (int, float)):
         ok = math.isclose(answer, expected, rel_tol=1e-4, abs_tol=1e-8)
@@ -148,4 +158,6 @@ def check_answer(answer: Any, expected: Any, name: str = "your answer", hint: st
         ok = answer == expected
     if ok:
         return _report(True, name, "correct")
+    if isinstance(expected, tuple) and len(expected) == 1 and answer == expected[0]:
+        return _report(False, name, f"got {answer!r}, an int: a 1-element tuple is written ({answer},)")
     return _report(False, name, f"got {answer!r}, which is not right" + (f"; hint: {hint}" if hint else ""))

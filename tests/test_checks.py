@@ -95,6 +95,29 @@ def test_check_function_plain_values(capsys):
     assert "got 0, expected 2" in _last_line(capsys)
 
 
+def test_boolean_masks_must_be_boolean(capsys):
+    expected = torch.ones(3, 3, dtype=torch.bool).tril()
+    assert not course_utils.check_tensor(expected.long(), expected, "mask")
+    assert "dtype is torch.int64 but should be torch.bool" in _last_line(capsys)
+
+
+def test_check_function_is_not_fooled_by_in_place_changes(capsys):
+    def softmax_in_place(x):
+        x.exp_()
+        return x.div_(x.sum(-1, keepdim=True))
+
+    x = torch.randn(2, 3)
+    before = x.clone()
+    assert course_utils.check_function(softmax_in_place, lambda t: torch.softmax(t, -1), [(x,)])
+    assert torch.equal(x, before)  # the learner's data is left alone
+
+
+def test_check_answer_accepts_lists_and_explains_one_tuples(capsys):
+    assert course_utils.check_answer([4, 5, 3, 2], (4, 5, 3, 2))
+    assert not course_utils.check_answer((2), (2,))
+    assert "(2,)" in _last_line(capsys)
+
+
 def test_check_answer(capsys):
     assert course_utils.check_answer(torch.Size([2, 3]), (2, 3), "shape")
     assert course_utils.check_answer(math.sqrt(2), 1.41421356, "root")
