@@ -60,7 +60,8 @@ def _tensor_hint(answer: torch.Tensor, expected: torch.Tensor, atol: float, rtol
                 f"off by a constant factor of {_fmt(factor)} (a missing or extra scale, "
                 "such as 1/sqrt(d_k)?)"
             )
-    diff = (answer_f - expected_f).abs()
+    diff = torch.where(answer_f == expected_f, 0.0, (answer_f - expected_f).abs())  # equal infinities agree
+    diff = torch.nan_to_num(diff, nan=float("inf"))
     where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
     return (
         f"values differ: largest difference {_fmt(diff.max().item())} at index {where} "

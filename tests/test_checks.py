@@ -95,6 +95,14 @@ def test_check_function_plain_values(capsys):
     assert "got 0, expected 2" in _last_line(capsys)
 
 
+def test_matching_infinities_are_not_reported_as_differences(capsys):
+    expected = torch.tensor([[float("-inf"), 1.0, 2.0]])
+    answer = torch.tensor([[float("-inf"), 1.0, 3.0]])
+    assert not course_utils.check_tensor(answer, expected)
+    assert "largest difference 1 at index (0, 2)" in _last_line(capsys)
+    assert course_utils.check_tensor(expected.clone(), expected)
+
+
 def test_boolean_masks_must_be_boolean(capsys):
     expected = torch.ones(3, 3, dtype=torch.bool).tril()
     assert not course_utils.check_tensor(expected.long(), expected, "mask")
