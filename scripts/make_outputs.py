@@ -41,7 +41,11 @@ def strip_ignored_outputs(nb: nbformat.NotebookNode) -> int:
 def execute(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        coalesce_streams=True,  # one stream output per cell and name, however the kernel flushed
+        resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     client.execute()
