@@ -77,10 +77,11 @@ def join_wordpieces(tokens: Sequence[str]) -> list[str]:
 
 
 def segment_ids(input_ids: torch.Tensor, sep_token_id: int) -> torch.Tensor:
-    """token_type_ids of a [CLS] A [SEP] B [SEP] batch: 0 up to and including the first [SEP], 1 after it."""
+    """token_type_ids of a padded [CLS] A [SEP] B [SEP] batch, as the tokenizer gives them: 1 for B and its [SEP], else 0."""
     is_sep = (input_ids == sep_token_id).long()
     seps_before = is_sep.cumsum(dim=-1) - is_sep  # [SEP]s strictly before each position
-    return (seps_before >= 1).long()
+    # 0 before: [CLS], A and the first [SEP]; 1 before: B and the second [SEP]; 2 before: padding
+    return (seps_before == 1).long()
 
 
 def nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[tuple[str, str, int]]:

@@ -80,7 +80,8 @@ def test_join_wordpieces():
 
 def test_segment_ids_hand_built_and_against_the_tokenizer():
     ids = torch.tensor([[101, 5, 6, 102, 7, 8, 102, 0]])
-    assert segment_ids(ids, 102).tolist() == [[0, 0, 0, 0, 1, 1, 1, 1]]
+    assert segment_ids(ids, 102).tolist() == [[0, 0, 0, 0, 1, 1, 1, 0]]  # padding after B is segment 0
+    assert segment_ids(ids, 102).dtype == torch.long
     single = torch.tensor([101, 5, 102])
     assert segment_ids(single, 102).tolist() == [0, 0, 0]
 
@@ -91,11 +92,9 @@ def test_segment_ids_hand_built_and_against_the_tokenizer():
     tokenizer = AutoTokenizer.from_pretrained(course_utils.checkpoint("bert-base-uncased"))
     pair = tokenizer(["The cat sat.", "Hi."], ["It was happy.", "How are you today?"],
                      padding=True, return_tensors="pt")
-    expected = pair["token_type_ids"].clone()
-    got = segment_ids(pair["input_ids"], tokenizer.sep_token_id)
-    padding = pair["attention_mask"] == 0
-    # the tokenizer gives padding segment 0; only real tokens must agree
-    assert torch.equal(got[~padding], expected[~padding])
+    # the whole tensor agrees with the tokenizer, padding (segment 0) included
+    assert torch.equal(segment_ids(pair["input_ids"], tokenizer.sep_token_id), pair["token_type_ids"])
+    assert (pair["attention_mask"] == 0).any()  # the example really has padding
 
 
 def test_nsp_pairs_labels_and_sources():
