@@ -348,7 +348,7 @@ _DAYS = ["Friday", "weekend", "Sunday", "night"]
 def _generated_review(rng: random.Random, positive: bool) -> str:
     good, bad = (_POSITIVE, _NEGATIVE) if positive else (_NEGATIVE, _POSITIVE)
     sentences = [f"{rng.choice(_SUBJECTS)} was {rng.choice(good)}."]
-    for _ in range(rng.randint(1, 6)):
+    for _ in range(rng.randint(1, 9)):
         kind = rng.random()
         if kind < 0.35:
             sentences.append(f"The {rng.choice(_ASPECTS)} was {rng.choice(good)}.")
@@ -386,6 +386,11 @@ def _announce(message: str) -> None:
         print(message)
 
 
+def _tagged(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    df.attrs["source"] = source  # "imdb" or "generated": notebooks adapt their expectations
+    return df
+
+
 def load_imdb(
     cache: str | Path | None = None,
     url: str | None = None,
@@ -401,7 +406,8 @@ def load_imdb(
     touched); the cached movie_data.csv; the downloaded, verified and extracted archive;
     generated reviews if the server does not answer within PROBE_TIMEOUT_S seconds.
     `cache` (or COURSE_IMDB_DIR), `url` (or COURSE_IMDB_URL) and `sha256`
-    (or COURSE_IMDB_SHA256) configure where and from what mirror.
+    (or COURSE_IMDB_SHA256) configure where and from what mirror. `df.attrs["source"]`
+    says which data you got: "imdb" or "generated".
     """
     offline = is_offline() if offline is None else offline
     url = url or os.environ.get("COURSE_IMDB_URL") or IMDB_URL
@@ -413,11 +419,11 @@ def load_imdb(
             "on them are not the book's.\n  For the real data: unset COURSE_OFFLINE and HF_HUB_OFFLINE "
             "and check your internet connection."
         )
-        return generate_reviews(n_generated)
+        return _tagged(generate_reviews(n_generated), "generated")
     folder = imdb_dir(cache)
     table = folder / TABLE_NAME
     if table.is_file():
-        return read_table(table)
+        return _tagged(read_table(table), "imdb")
     archive = folder / ARCHIVE_NAME
     if archive.is_file():
         verify_checksum(archive, sha256)  # a file copied in by hand: check it before trusting it
@@ -429,7 +435,7 @@ def load_imdb(
                 "accuracies on them are not the book's.\n  For the real data: check your internet "
                 "connection (or set COURSE_IMDB_URL to a mirror) and run again."
             )
-            return generate_reviews(n_generated)
+            return _tagged(generate_reviews(n_generated), "generated")
         download(url, archive, sha256=sha256, progress=progress)
     extracted = safe_extract(archive, folder / "extracted")
     try:
@@ -438,4 +444,4 @@ def load_imdb(
         if not keep_extracted:
             shutil.rmtree(extracted, ignore_errors=True)
     write_table(df, table)
-    return df
+    return _tagged(df, "imdb")

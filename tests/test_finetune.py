@@ -1,0 +1,69 @@
+"""The fine-tuning script: 2 processes on CPU with gloo (DDP), tiny settings, generated data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from course_utils import finetune
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--generated", "96", "--train-size", "32", "--valid-size", "16", "--test-size", "16",
+        "--max-length", "32", "--batch-size", "8", "--epochs", "2", "--max-steps", "3"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(COURSE_OFFLINE="1", HF_HUB_OFFLINE="1", COURSE_DEVICE="cpu", OMP_NUM_THREADS="1",
+               TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT))
+    return env
+
+
+def test_two_process_ddp_run_finishes_and_saved_model_reloads(tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "model"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "course_utils.finetune", *TINY, "--output-dir", str(out)]
+    result = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=240)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    # each rank reports; both stopped after the same 3 steps (2 per epoch, capped by --max-steps)
+    assert "[rank 0/2] finished: 3 steps" in result.stdout, log[-3000:]
+    assert "[rank 1/2] finished: 3 steps" in result.stdout, log[-3000:]
+    assert "processes: 2" in result.stdout
+    assert result.stdout.count("test accuracy:") == 1  # only rank 0 prints progress
+    assert result.stdout.count("saved the fine-tuned model") == 1  # only rank 0 saves
+    # the saved model reloads with the ordinary API and predicts one of the two classes
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert model.config.num_labels == 2
+    batch = tokenizer(["A wonderful, moving film.", "Dull and far too long."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+def test_presets_and_precision():
+    args = finetune.resolve_settings(finetune.parse_args(["--max-length", "100"]), torch.device("cpu"))
+    assert args.mode == "quick" and args.max_length == 100 and args.train_size == finetune.QUICK["train_size"]
+    args = finetune.resolve_settings(finetune.parse_args(["--full"]), torch.device("cpu"))
+    assert args.mode == "full" and (args.train_size, args.valid_size, args.test_size) == finetune.BOOK_SPLIT
+    assert args.max_length == 512 and args.lr == 5e-5
+    assert finetune.autocast_dtype(torch.device("cpu")) is None  # no autocast on CPU
+    assert finetune.autocast_dtype(torch.device("cuda"), enabled=False) is None
+
+
+def test_single_process_run_in_process(tmp_path, monkeypatch, capsys):
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    out = tmp_path / "single"
+    assert finetune.main([*TINY, "--max-steps", "2", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "processes: 1" in printed and "[rank 0/1] finished: 2 steps" in printed
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
