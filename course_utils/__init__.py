@@ -13,6 +13,7 @@ from .environment import (
     get_device,
     is_offline,
     print_environment,
+    url_answers,
     quiet_hf_logs,
     require_version,
     seed_everything,

@@ -19,16 +19,13 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .environment import cache_dir, is_offline
+from .environment import cache_dir, is_offline, url_answers
 
 HUB_TIMEOUT_S = 2.0
 STANDIN_VERSION = 2  # bump when a builder changes, so old cached stand-ins are rebuilt
@@ -145,28 +142,9 @@ STANDINS: dict[str, StandIn] = {
 
 
 def hub_answers(timeout: float = HUB_TIMEOUT_S) -> bool:
-    """True if the Hugging Face hub (HF_ENDPOINT) answers within `timeout` seconds.
-
-    The probe runs in a daemon thread so that a slow DNS lookup cannot hold the
-    notebook longer than `timeout`.
-    """
+    """True if the Hugging Face hub (HF_ENDPOINT) answers within `timeout` seconds."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    answer: dict[str, bool] = {}
-
-    def probe() -> None:
-        request = urllib.request.Request(f"{endpoint}/api/models/gpt2", method="HEAD")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout):
-                answer["ok"] = True
-        except urllib.error.HTTPError as error:
-            answer["ok"] = error.code < 500  # it answered; a 4xx still means it is reachable
-        except Exception:  # DNS failure, refused, timeout, TLS error: no usable hub
-            answer["ok"] = False
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return answer.get("ok", False)
+    return url_answers(f"{endpoint}/api/models/gpt2", timeout)
 
 
 def _hub_reachable() -> bool:

@@ -20,7 +20,6 @@ import random
 import shutil
 import tarfile
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -29,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .environment import cache_dir, is_offline
+from .environment import cache_dir, is_offline, url_answers
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -88,28 +87,6 @@ def verify_checksum(path: str | Path, expected: str) -> None:
             "not the published archive (an interrupted copy, a proxy error page or a wrong mirror). "
             "The bad file has been removed; run again to download it afresh, or check COURSE_IMDB_URL."
         )
-
-
-def url_answers(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """True if the server of `url` answers a HEAD request within `timeout` seconds.
-
-    The probe runs in a daemon thread, so a slow DNS lookup cannot hold the caller longer.
-    """
-    answer: dict[str, bool] = {}
-
-    def probe() -> None:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
-                answer["ok"] = True
-        except urllib.error.HTTPError as error:
-            answer["ok"] = error.code < 500  # it answered; the GET will report a 404 clearly
-        except Exception:  # DNS failure, refused, timeout, TLS error: nobody there
-            answer["ok"] = False
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return answer.get("ok", False)
 
 
 def download(
@@ -428,7 +405,7 @@ def load_imdb(
     if archive.is_file():
         verify_checksum(archive, sha256)  # a file copied in by hand: check it before trusting it
     else:
-        if not url_answers(url):
+        if not url_answers(url, PROBE_TIMEOUT_S):
             _announce(
                 f"[course_utils] the IMDb server did not answer within {PROBE_TIMEOUT_S:g} s: using "
                 f"{n_generated:,} GENERATED movie reviews instead.\n  Same columns (review, sentiment); "

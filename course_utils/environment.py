@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import random
+import threading
+import urllib.error
+import urllib.request
 from importlib import metadata
 
 from pathlib import Path
@@ -149,3 +152,26 @@ def setup_notebook(seed: int = 123, quiet: bool = True) -> torch.device:
     if quiet:
         quiet_hf_logs()
     return device
+
+
+def url_answers(url: str, timeout: float = 2.0) -> bool:
+    """True if the server of `url` answers a HEAD request within `timeout` seconds.
+
+    The probe runs in a daemon thread, so a slow DNS lookup cannot hold the caller
+    longer than `timeout`: offline classrooms never wait on the network for long.
+    """
+    answer: dict[str, bool] = {}
+
+    def probe() -> None:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                answer["ok"] = True
+        except urllib.error.HTTPError as error:
+            answer["ok"] = error.code < 500  # it answered; a 4xx still means it is reachable
+        except Exception:  # DNS failure, refused, timeout, TLS error: nobody there
+            answer["ok"] = False
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return answer.get("ok", False)
