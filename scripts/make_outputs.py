@@ -31,6 +31,7 @@ def all_notebooks() -> list[Path]:
 def strip_ignored_outputs(nb: nbformat.NotebookNode) -> int:
     stripped = 0
     for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timestamps of an older run, if any
         if cell.cell_type == "code" and IGNORE_TAG in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
@@ -45,6 +46,7 @@ def execute(path: Path) -> None:
         timeout=900,
         kernel_name="python3",
         coalesce_streams=True,  # one stream output per cell and name, however the kernel flushed
+        record_timing=False,  # no timestamps in the committed JSON: re-running changes only outputs
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
