@@ -67,3 +67,15 @@ def test_single_process_run_in_process(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "processes: 1" in printed and "[rank 0/1] finished: 2 steps" in printed
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+
+
+def test_course_quick_decides_and_defaults_to_quick_on_cpu(monkeypatch):
+    def mode(device: str) -> str:
+        return finetune.resolve_settings(finetune.parse_args([]), torch.device(device)).mode
+
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert mode("cpu") == "full"
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    assert mode("cuda") == "quick"
+    monkeypatch.delenv("COURSE_QUICK")
+    assert mode("cpu") == "quick" and mode("cuda") == "full"
