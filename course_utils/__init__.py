@@ -6,7 +6,14 @@ One module per concern; notebooks import it, it never knows about a notebook.
 
 from .attention import attention
 from .checkpoints import STANDINS, checkpoint, hub_answers, standin_dir
-from .checks import check_answer, check_attention_weights, check_function, check_tensor
+from .checks import (
+    answer_digest,
+    check_answer,
+    check_attention_weights,
+    check_function,
+    check_hidden_answer,
+    check_tensor,
+)
 from .environment import (
     cache_dir,
     environment_report,

@@ -6,6 +6,7 @@ cell can show the hint and a solutions notebook can `assert` the result.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -161,4 +162,32 @@ def check_answer(answer: Any, expected: Any, name: str = "your answer", hint: st
         return _report(True, name, "correct")
     if isinstance(expected, tuple) and len(expected) == 1 and answer == expected[0]:
         return _report(False, name, f"got {answer!r}, an int: a 1-element tuple is written ({answer},)")
+    return _report(False, name, f"got {answer!r}, which is not right" + (f"; hint: {hint}" if hint else ""))
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, (torch.Size, list)):
+        return tuple(value)
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 6564.0 and 6564 are the same answer
+    if hasattr(value, "__index__") and not isinstance(value, bool):
+        return int(value)  # numpy integers
+    return value
+
+
+def answer_digest(value: Any) -> str:
+    """SHA-256 of an answer, for check_hidden_answer: lets a notebook check without showing the answer."""
+    return hashlib.sha256(repr(_normalised(value)).encode("utf-8")).hexdigest()
+
+
+def check_hidden_answer(answer: Any, digest: str, name: str = "your answer", hint: str = "") -> bool:
+    """Like check_answer, but the expected value is given only as answer_digest(expected)."""
+    if answer is None:
+        return _report(False, name, "not filled in yet (it is None)")
+    if answer_digest(answer) == digest:
+        return _report(True, name, "correct")
     return _report(False, name, f"got {answer!r}, which is not right" + (f"; hint: {hint}" if hint else ""))

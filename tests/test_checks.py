@@ -134,3 +134,18 @@ def test_check_answer(capsys):
     assert "got (3, 2)" in line and "hint: rows first" in line and "(2, 3)" not in line.split("got")[0]
     assert not course_utils.check_answer(None, 1)
     assert "not filled in yet" in _last_line(capsys)
+
+
+def test_hidden_answers_are_checked_without_being_shown(capsys):
+    digest = course_utils.answer_digest((8, 100, 2))
+    assert "100" not in digest
+    assert course_utils.check_hidden_answer((8, 100, 2), digest, "shape")
+    assert course_utils.check_hidden_answer([8, 100, 2], digest, "shape")  # a list is fine too
+    assert course_utils.check_hidden_answer(torch.Size([8, 100, 2]), digest, "shape")
+    assert not course_utils.check_hidden_answer((8, 2), digest, "shape", hint="one row per token")
+    assert "hint: one row per token" in _last_line(capsys)
+    assert course_utils.check_hidden_answer(" Name ", course_utils.answer_digest("Name"))
+    assert course_utils.check_hidden_answer(6564.0, course_utils.answer_digest(6564))
+    assert course_utils.check_hidden_answer(torch.tensor(6564), course_utils.answer_digest(6564))
+    assert not course_utils.check_hidden_answer(None, digest)
+    assert "not filled in yet" in _last_line(capsys)
