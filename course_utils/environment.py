@@ -90,9 +90,10 @@ def environment_report(device: torch.device | None = None) -> dict[str, str]:
 
 
 def print_environment(device: torch.device | None = None) -> None:
-    """Print environment_report() as aligned lines."""
-    for key, value in environment_report(device).items():
-        print(f"{key:>12}: {value}")
+    """Print the environment doctor's short summary: [OK]/[FAIL] lines, each FAIL with its fix."""
+    from . import doctor  # imported here: doctor builds on this module
+
+    print("\n".join(doctor.summary(doctor.run_checks(device))))
 
 
 def require_version(name: str, minimum: str) -> None:
