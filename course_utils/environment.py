@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import random
@@ -133,17 +134,28 @@ def cache_dir() -> Path:
     return path
 
 
-def quiet_hf_logs() -> None:
-    """Hide transformers' progress bars and load-report warnings.
+class _NoLoadReport(logging.Filter):
+    """Drop transformers' LOAD REPORT: it prints local paths, and the notebooks say which heads are new."""
 
-    transformers 5 prints a "Loading weights" bar and a LOAD REPORT (with local paths)
-    on every from_pretrained. The course shows what matters explicitly instead; call
-    transformers.logging.set_verbosity_warning() to see them again.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
+
+def quiet_hf_logs() -> None:
+    """Hide transformers' noise (progress bars, load reports, advisory notes); keep its warnings.
+
+    Warnings such as "the attention mask is not set" or "right-padding was detected" stay
+    visible: they are what learners must learn to read. The "Loading weights" bar and the
+    LOAD REPORT (with local paths) of every from_pretrained are hidden.
     """
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")  # read at each advisory call
+    hf_logging.set_verbosity_warning()  # the default; undoes an older setup's ERROR in a live kernel
     hf_logging.disable_progress_bar()
+    loader = logging.getLogger("transformers.modeling_utils")
+    if not any(isinstance(f, _NoLoadReport) for f in loader.filters):
+        loader.addFilter(_NoLoadReport())
 
 
 def setup_notebook(seed: int = 123, quiet: bool = True) -> torch.device:

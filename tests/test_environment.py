@@ -105,7 +105,47 @@ def test_setup_notebook_seeds_and_quiets(monkeypatch):
     assert torch.equal(after_setup, torch.rand(2))
     assert device == torch.device("cpu")
     assert not hf_logging.is_progress_bar_enabled()
-    assert hf_logging.get_verbosity() == hf_logging.ERROR
+    assert hf_logging.get_verbosity() == hf_logging.WARNING  # warnings stay visible
     hf_logging.enable_progress_bar()
-    hf_logging.set_verbosity_warning()
+
+
+def test_quiet_hf_logs_hides_load_reports_but_keeps_warnings(monkeypatch, tmp_path):
+    import logging
+
+    from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setenv("TRANSFORMERS_NO_ADVISORY_WARNINGS", "0")
+    monkeypatch.delenv("TRANSFORMERS_NO_ADVISORY_WARNINGS")  # restored at teardown
+    hf_logging.set_verbosity_error()
+    GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=8, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect(level=logging.WARNING)
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        course_utils.quiet_hf_logs()
+        course_utils.quiet_hf_logs()  # idempotent: one filter, not two
+        GPT2ForSequenceClassification.from_pretrained(tmp_path, num_labels=2)  # new head: a LOAD REPORT
+        logging.getLogger("transformers.generation.utils").warning("The attention mask is not set")
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+        hf_logging.enable_progress_bar()
+    assert seen == ["The attention mask is not set"]
+    assert len(logging.getLogger("transformers.modeling_utils").filters) == 1
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
+    assert environment.os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] == "1"
+
+    logging.getLogger("transformers.modeling_utils").filters.clear()  # without the filter the report shows
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        GPT2ForSequenceClassification.from_pretrained(tmp_path, num_labels=2)
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+        course_utils.quiet_hf_logs()
+    assert any("LOAD REPORT" in message for message in seen[1:])
     assert environment.package_version("no-such-dist-abc") == "not installed"
