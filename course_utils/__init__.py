@@ -12,6 +12,7 @@ from .checks import (
     check_attention_weights,
     check_function,
     check_hidden_answer,
+    check_mask_word,
     check_tensor,
 )
 from .environment import (

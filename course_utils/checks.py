@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from .mlm import mask_word as _reference_mask_word
 
 
 def _report(ok: bool, name: str, message: str) -> bool:
@@ -191,3 +194,50 @@ def check_hidden_answer(answer: Any, digest: str, name: str = "your answer", hin
     if answer_digest(answer) == digest:
         return _report(True, name, "correct")
     return _report(False, name, f"got {answer!r}, which is not right" + (f"; hint: {hint}" if hint else ""))
+
+
+# (text, word) pairs for check_mask_word: pieces 1, 2 and 4, whole words only, repeats, no match
+MASK_WORD_EXAMPLES = [
+    ("The film was wonderful.", "film"),
+    ("I love NLP.", "NLP"),
+    ("Embeddings map tokens to vectors; embeddings are learned.", "embeddings"),
+    ("The cat sat on the category list.", "cat"),
+    ("A word, then another word.", "word"),
+    ("Nothing to hide here.", "missing"),
+]
+
+
+def check_mask_word(fn: Callable, tokenizer: Any, name: str = "mask_word") -> bool:
+    """Check a fill-mask helper: each whole-word `word` -> one mask token per WordPiece of it."""
+    if fn is None or not callable(fn):
+        return _report(False, name, "not a function yet")
+    mask = tokenizer.mask_token
+    for number, (text, word) in enumerate(MASK_WORD_EXAMPLES, start=1):
+        try:
+            got = fn(text, word, tokenizer)
+        except NotImplementedError:
+            return _report(False, name, "not implemented yet (it raises NotImplementedError)")
+        except Exception as error:  # show the learner what their code raised
+            return _report(False, name, f"raised {type(error).__name__} on example {number}: {error}")
+        if not isinstance(got, str):
+            return _report(False, name, f"example {number}: expected the masked text (a str), got {type(got).__name__}")
+        # compare what BERT reads, so "[MASK][MASK]" and "[MASK] [MASK]" are the same answer
+        got_tokens, expected_tokens = tokenizer.tokenize(got), tokenizer.tokenize(_reference_mask_word(text, word, tokenizer))
+        if got_tokens == expected_tokens:
+            continue
+        pieces = tokenizer.tokenize(word)
+        whole = rf"(?<!\w){re.escape(word)}(?!\w)"
+        if got_tokens == tokenizer.tokenize(re.sub(whole, mask, text)):
+            hint = (f"one {mask} per word, but a {mask} stands for one WordPiece: {word!r} is "
+                    f"{len(pieces)} pieces {pieces}, so it needs {len(pieces)}")
+        elif got_tokens == tokenizer.tokenize(text.replace(word, " ".join([mask] * len(pieces)))):
+            hint = (f"{word!r} was also replaced inside a longer word: replace whole words only "
+                    "(re.sub with lookarounds or \\b, and re.escape(word))")
+        elif got_tokens == tokenizer.tokenize(re.sub(whole, " ".join([mask] * len(word)), text)):
+            hint = f"one {mask} per character; it should be one per WordPiece (tokenizer.tokenize(word))"
+        elif got_tokens == tokenizer.tokenize(re.sub(whole, " ".join([mask] * len(pieces)), text, count=1)):
+            hint = f"only the first {word!r} was replaced; replace every occurrence"
+        else:
+            hint = f"BERT would read {got_tokens} instead of {expected_tokens}"
+        return _report(False, name, f"example {number} ({text!r}, word {word!r}): {hint}")
+    return _report(True, name, f"correct on all {len(MASK_WORD_EXAMPLES)} examples")

