@@ -13,6 +13,7 @@ from .checks import (
     check_function,
     check_hidden_answer,
     check_mask_word,
+    check_perplexity,
     check_tensor,
 )
 from .environment import (
@@ -20,6 +21,7 @@ from .environment import (
     environment_report,
     get_device,
     is_offline,
+    mixed_precision,
     print_environment,
     url_answers,
     quiet_hf_logs,

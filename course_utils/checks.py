@@ -241,3 +241,56 @@ def check_mask_word(fn: Callable, tokenizer: Any, name: str = "mask_word") -> bo
             hint = f"BERT would read {got_tokens} instead of {expected_tokens}"
         return _report(False, name, f"example {number} ({text!r}, word {word!r}): {hint}")
     return _report(True, name, f"correct on all {len(MASK_WORD_EXAMPLES)} examples")
+
+
+def _per_sentence_perplexity(log_probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-(log_probs * weights).sum(dim=1) / weights.sum(dim=1))
+
+
+def check_perplexity(
+    fn: Callable, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, name: str = "perplexity"
+) -> bool:
+    """Check a per-sentence perplexity on a right-padded batch; name the usual wrong answers."""
+    if fn is None or not callable(fn):
+        return _report(False, name, "not a function yet")
+    try:
+        got = fn(model, input_ids.clone(), attention_mask.clone())
+    except NotImplementedError:
+        return _report(False, name, "not implemented yet (it raises NotImplementedError)")
+    except Exception as error:  # show the learner what their code raised
+        return _report(False, name, f"raised {type(error).__name__}: {error}")
+    if got is None:
+        return _report(False, name, "returned None: fill in the body of the function")
+    if not isinstance(got, torch.Tensor):
+        return _report(False, name, f"expected a torch.Tensor, got {type(got).__name__}")
+    with torch.no_grad():
+        # right padding + causal attention: the mask changes no logit of a real position, and without
+        # it the padding-included variant below is exactly what labels=input_ids scores
+        logits = model(input_ids).logits[:, :-1].float()
+    targets = input_ids[:, 1:]
+    log_probs = logits.log_softmax(dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).detach().cpu().double()
+    real = attention_mask[:, 1:].detach().cpu().double()  # 1 where the next token is a real one
+    expected = _per_sentence_perplexity(log_probs, real)
+    answer = got.detach().cpu().double()
+    if answer.numel() == 1 and expected.numel() > 1:
+        return _report(
+            False, name,
+            "one number for the whole batch. exp(model(ids, labels=ids).loss) is wrong here: the loss is one "
+            "average over every position of every sentence, padding included; return one perplexity per "
+            f"sentence, shape ({expected.numel()},), averaging only where attention_mask[:, 1:] is 1",
+        )
+    rtol = 1e-3  # the learner may sum in another order or use cross_entropy
+    if answer.shape == expected.shape and not torch.allclose(answer, expected, rtol=rtol):
+        with_padding = _per_sentence_perplexity(log_probs, torch.ones_like(real))
+        if torch.allclose(answer, with_padding, rtol=rtol):
+            return _report(
+                False, name,
+                "the padding positions are counted as targets (this is what labels=input_ids does on a padded "
+                "batch): average only over positions where attention_mask[:, 1:] is 1",
+            )
+    hint = _tensor_hint(answer, expected, atol=1e-6, rtol=rtol)
+    if hint is None:
+        return _report(True, name, f"correct ({expected.numel()} sentences)")
+    if answer.shape == expected.shape:
+        hint += " (the logits at position t predict the token at t + 1: did you shift by one?)"
+    return _report(False, name, hint)

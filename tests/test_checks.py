@@ -213,3 +213,79 @@ def test_check_mask_word_accepts_right_answers_however_the_masks_are_spaced(bert
 
     assert not course_utils.check_mask_word(unfinished, bert_tokenizer)
     assert "not implemented yet" in _last_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm_batch():
+    """A small random GPT-2 and a right-padded batch of three sentences (pad = 0, mask 0)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=97, n_positions=32, n_embd=16, n_layer=1, n_head=2)).eval()
+    ids = torch.randint(1, 97, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    mask[2, 3:] = 0
+    return model, ids.masked_fill(mask == 0, 0), mask
+
+
+def _perplexity_right(model, ids, mask):
+    with torch.no_grad():
+        logits = model(ids, attention_mask=mask).logits[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    real = mask[:, 1:].float()
+    return torch.exp((nll * real).sum(1) / real.sum(1))
+
+
+def test_check_perplexity_accepts_per_sentence_perplexity(tiny_lm_batch, capsys):
+    model, ids, mask = tiny_lm_batch
+    assert course_utils.check_perplexity(_perplexity_right, model, ids, mask)
+    assert _last_line(capsys) == "✅ perplexity: correct (3 sentences)"
+
+    def one_sentence_at_a_time(model, ids, mask):  # the built-in loss is right on one unpadded sentence
+        with torch.no_grad():
+            return torch.stack([torch.exp(model(row[m.bool()][None], labels=row[m.bool()][None]).loss)
+                                for row, m in zip(ids, mask)])
+
+    assert course_utils.check_perplexity(one_sentence_at_a_time, model, ids, mask)
+
+
+def test_check_perplexity_rejects_the_models_own_loss(tiny_lm_batch, capsys):
+    model, ids, mask = tiny_lm_batch
+
+    def builtin_loss(model, ids, mask):
+        with torch.no_grad():
+            return torch.exp(model(ids, labels=ids).loss)
+
+    assert not course_utils.check_perplexity(builtin_loss, model, ids, mask)
+    line = _last_line(capsys)
+    assert "one number for the whole batch" in line and "labels=ids" in line and "padding included" in line
+
+
+def test_check_perplexity_names_padding_and_shift_mistakes(tiny_lm_batch, capsys):
+    model, ids, mask = tiny_lm_batch
+    assert not course_utils.check_perplexity(lambda m, i, a: _perplexity_right(m, i, torch.ones_like(a)), model, ids, mask)
+    assert "padding positions are counted" in _last_line(capsys)
+
+    def unshifted(model, ids, mask):
+        with torch.no_grad():
+            log_probs = model(ids).logits.log_softmax(-1).gather(-1, ids[..., None])[..., 0]
+        return torch.exp(-(log_probs * mask).sum(1) / mask.sum(1))
+
+    assert not course_utils.check_perplexity(unshifted, model, ids, mask)
+    assert "shift by one" in _last_line(capsys)
+    assert not course_utils.check_perplexity(lambda m, i, a: None, model, ids, mask)
+    assert "returned None" in _last_line(capsys)
+
+
+def test_exercise_03_token_count_is_checked_without_showing_it(capsys):
+    from course_utils.checkpoints import _gpt2_bpe_files
+    from transformers import GPT2Tokenizer
+
+    vocab, merges = _gpt2_bpe_files()
+    tokenizer = GPT2Tokenizer(vocab=str(vocab), merges=str(merges))  # the real GPT-2 tokenizer, offline
+    digest = "6b51d431df5d7f141cbececcf79edf3dd861c3b4069f0b11661a3eefacbba918"  # notebook 03, exercise 1
+    count = len(tokenizer.tokenize("ありがとうございます"))
+    assert course_utils.check_hidden_answer(count, digest)
+    for wrong in (10, 30, 5):  # characters, UTF-8 bytes, the English sentence's count
+        assert not course_utils.check_hidden_answer(wrong, digest)
