@@ -10,9 +10,9 @@ STAMP := $(VENV)/.installed
 KERNEL := transformers-course
 WORKERS ?= 2
 
-.PHONY: setup lab test outputs benchmark clean
+.PHONY: setup prepare lab test outputs benchmark clean test-online-rehearsal test-online
 
-setup: $(STAMP)
+setup: prepare
 
 # Reinstall only when the requirements or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -21,17 +21,33 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Transformers course (.venv)" >/dev/null
 	touch $(STAMP)
 
+# Fetch and cache, once, what the course needs offline (the real review sentences); fast when cached.
+prepare: $(STAMP)
+	$(BIN)/python -m course_utils.prepare
+
+# JupyterLab opens even if prepare failed (offline, the notebooks then use generated reviews)
 lab: $(STAMP)
+	-$(BIN)/python -m course_utils.prepare
 	$(BIN)/jupyter lab notebooks/
 
-test: $(STAMP)
+test: prepare
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
-outputs: $(STAMP)
+outputs: prepare
 	$(BIN)/python scripts/make_outputs.py
 
 benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark.py
+
+# The online path (no offline variable, hub names, downloads) on every notebook, in quick mode
+# on the CPU. Rehearsal: a local hub on 127.0.0.1 with full-size replicas (random weights) and
+# an IMDb replica, built once under data/cache/online-replicas/. test-online: the real hub and
+# IMDb server, for maintainers with internet before a release.
+test-online-rehearsal: $(STAMP)
+	$(BIN)/python -m tests.online.rehearsal
+
+test-online: $(STAMP)
+	$(BIN)/python -m tests.online.rehearsal --real
 
 clean:
 	rm -rf data/cache $(VENV)

@@ -10,14 +10,17 @@ from .checks import (
     answer_digest,
     check_answer,
     check_attention_weights,
+    check_left_padding_attention,
     check_function,
     check_hidden_answer,
     check_mask_word,
     check_perplexity,
+    check_position_shift,
     check_tensor,
 )
 from .environment import (
     cache_dir,
+    env_flag,
     environment_report,
     get_device,
     is_offline,
@@ -30,6 +33,8 @@ from .environment import (
     setup_notebook,
 )
 from .plotting import plot_attention, plot_lines, plot_matrix
+from . import cache  # the one build-verify-cache road (lock, manifest, atomic publish)
+from . import diagrams  # block diagrams drawn by code (notebook 02)
 from . import data  # course_utils.data.load_imdb(); the CLI course_utils.finetune is not imported here
 from .masks import causal_mask, combine_masks, decoder_mask, masked_softmax, padding_mask
 from .positional import alibi_bias, alibi_slopes, apply_rotary, rotary_cos_sin, rotate_half, sinusoidal_encoding

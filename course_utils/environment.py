@@ -19,12 +19,30 @@ import torch
 _DEVICE_ORDER = ("cuda", "mps", "cpu")
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A boolean setting: 1/0, true/false, yes/no (on/off), any case; unset or empty -> `default`.
+
+    Anything else is an error, so COURSE_QUICK=ture never silently selects hours of full mode.
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={os.environ[name]!r} is not a yes/no setting: use 1 or 0 (also true/false, yes/no), "
+        f"or unset it for the default ({'1' if default else '0'})."
+    )
+
+
 def is_offline() -> bool:
     """True when COURSE_OFFLINE or HF_HUB_OFFLINE asks for offline mode."""
-    return any(
-        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-        for var in ("COURSE_OFFLINE", "HF_HUB_OFFLINE")
-    )
+    return env_flag("COURSE_OFFLINE", False) or env_flag("HF_HUB_OFFLINE", False)
 
 
 def _available(kind: str) -> bool:
@@ -121,7 +139,9 @@ def cache_dir() -> Path:
     ~/.cache/transformers-course. The folder is created if needed.
     """
 
-    configured = os.environ.get("COURSE_CACHE_DIR")
+    from .cache import os_errors_explained
+
+    configured = os.environ.get("COURSE_CACHE_DIR", "").strip()
     if configured:
         path = Path(configured).expanduser()
     else:
@@ -130,7 +150,8 @@ def cache_dir() -> Path:
             path = repo / "data" / "cache"
         else:
             path = Path.home() / ".cache" / "transformers-course"
-    path.mkdir(parents=True, exist_ok=True)
+    with os_errors_explained(path, "the course cache (COURSE_CACHE_DIR)"):  # a file there, read-only, full
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -1,6 +1,8 @@
 """Tests of course_utils.data against a local HTTP server on 127.0.0.1 (never a real host).
 
 The archives are built by the tests in the real aclImdb layout (and broken on purpose).
+The hardening cases of issue 12 are in test_data_hardening.py, the real-text set in
+test_data_vader.py.
 """
 
 from __future__ import annotations
@@ -101,13 +103,30 @@ class Server:
         self.httpd.server_close()
 
 
+def visible(folder: Path) -> list[str]:
+    """The files in `folder`, without the (empty, harmless) lock files."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+
+
 @pytest.fixture(autouse=True)
-def online(monkeypatch):
-    """These tests exercise the online path (against 127.0.0.1): clear the offline switches."""
+def online(monkeypatch, tmp_path):
+    """These tests exercise the online path (against 127.0.0.1): clear the offline switches.
+
+    The course cache is empty and pip cannot fetch the review sentences, so a fallback
+    can only ever be the generated reviews.
+    """
     monkeypatch.delenv("COURSE_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     for var in ("COURSE_IMDB_URL", "COURSE_IMDB_SHA256", "COURSE_IMDB_DIR"):
         monkeypatch.delenv(var, raising=False)
+    (tmp_path / "course-cache").mkdir()  # always there, so the listings below are stable
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "course-cache"))
+    monkeypatch.setattr(data, "_announced", False)
+
+    def no_pip(folder):
+        raise data.DataError("pip cannot reach an index in these tests")
+
+    monkeypatch.setattr(data, "_pip_download", no_pip)
 
 
 def test_download_verify_extract_build_table_then_reuse_cache(tmp_path):
@@ -124,8 +143,7 @@ def test_download_verify_extract_build_table_then_reuse_cache(tmp_path):
         # verified archive and cached table are in place; the extracted tree is cleaned up
         assert data.sha256sum(tmp_path / data.ARCHIVE_NAME) == sha(archive)
         assert (tmp_path / data.TABLE_NAME).is_file()
-        assert not (tmp_path / "extracted").exists()
-        assert not list(tmp_path.glob(".*part"))
+        assert visible(tmp_path) == [".manifest.json", data.ARCHIVE_NAME, "course-cache", data.TABLE_NAME]
         # re-run: served from the cached CSV, no request at all
         requests_before = len(server.requests)
         again = data.load_imdb(cache=tmp_path, url=server.url("/aclImdb_v1.tar.gz"), sha256=sha(archive), progress=False)
@@ -136,10 +154,9 @@ def test_download_verify_extract_build_table_then_reuse_cache(tmp_path):
 def test_table_is_shuffled_with_a_fixed_seed(tmp_path):
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(make_archive())
-    root = data.safe_extract(archive, tmp_path / "x")
-    first, second = data.table_from_aclimdb(root), data.table_from_aclimdb(root)
+    first, second = data.reviews_from_archive(archive), data.reviews_from_archive(archive)
     pd.testing.assert_frame_equal(first, second)
-    other = data.table_from_aclimdb(root, seed=1)
+    other = data.reviews_from_archive(archive, seed=1)
     assert sorted(other.review) == sorted(first.review)
     assert list(other.review) != list(first.review)
 
@@ -160,7 +177,7 @@ def test_checksum_mismatch_removes_the_file_and_says_what_to_do(tmp_path):
     with Server({"/a.tgz": archive}) as server:
         with pytest.raises(data.ChecksumMismatchError, match="removed"):
             data.load_imdb(cache=tmp_path, url=server.url("/a.tgz"), sha256="0" * 64, progress=False)
-    assert list(tmp_path.iterdir()) == []  # neither the archive nor a partial file is left
+    assert visible(tmp_path) == ["course-cache"]  # neither the archive nor a partial file is left
 
 
 def test_existing_archive_with_wrong_checksum_is_removed(tmp_path):
@@ -173,9 +190,9 @@ def test_existing_archive_with_wrong_checksum_is_removed(tmp_path):
 def test_interrupted_download_leaves_nothing_that_looks_complete(tmp_path):
     archive = make_archive()
     with Server({"/a.tgz": archive}, lie_about_length=True) as server:
-        with pytest.raises(data.DataError, match="run again"):
+        with pytest.raises(data.DataError, match="run again to resume"):
             data.download(server.url("/a.tgz"), tmp_path / "a.tgz", sha256=sha(archive), progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert visible(tmp_path) == [".a.tgz.part", "course-cache"]  # kept to be resumed, hidden
 
 
 def test_http_error_is_clear(tmp_path):
@@ -191,14 +208,14 @@ def test_truncated_archive_gives_a_clear_error(tmp_path):
         with pytest.raises(data.ArchiveError, match="truncated or corrupt"):
             data.load_imdb(cache=tmp_path, url=server.url("/t.tgz"), sha256=sha(truncated), progress=False)
     assert not (tmp_path / data.TABLE_NAME).exists()
-    assert [p.name for p in tmp_path.iterdir()] == [data.ARCHIVE_NAME]  # no half-extracted folder
+    assert visible(tmp_path) == [data.ARCHIVE_NAME, "course-cache"]  # nothing half-written
 
 
 def test_garbage_archive_gives_a_clear_error(tmp_path):
     path = tmp_path / "g.tgz"
     path.write_bytes(b"this is not a tar file at all" * 10)
     with pytest.raises(data.ArchiveError, match="Delete it and run again"):
-        data.safe_extract(path, tmp_path / "out")
+        data.reviews_from_archive(path)
 
 
 @pytest.mark.parametrize(
@@ -209,25 +226,24 @@ def test_garbage_archive_gives_a_clear_error(tmp_path):
         lambda tar: _add(tar, "aclImdb/link", type=tarfile.SYMTYPE, linkname="../../.."),
         lambda tar: _add(tar, "aclImdb/abslink", type=tarfile.SYMTYPE, linkname="/etc/passwd"),
         lambda tar: _add(tar, "aclImdb/hardlink", type=tarfile.LNKTYPE, linkname="../outside.txt"),
+        lambda tar: _add(tar, "aclImdb/README", type=tarfile.SYMTYPE, linkname="train/pos/0_9.txt"),
+        lambda tar: _add(tar, "aclImdb/dev", type=tarfile.CHRTYPE),
+        lambda tar: _add(tar, "aclImdb/fifo", type=tarfile.FIFOTYPE),
     ],
-    ids=["dotdot", "absolute", "symlink-escape", "symlink-absolute", "hardlink-escape"],
+    ids=["dotdot", "absolute", "symlink-escape", "symlink-absolute", "hardlink-escape", "symlink-inside",
+         "device", "fifo"],
 )
 def test_hostile_members_are_rejected_and_nothing_is_written_outside(tmp_path, hostile):
     archive = make_archive(hostile)
     cache = tmp_path / "cache"
     with Server({"/h.tgz": archive}) as server:
-        with pytest.raises(data.ArchiveError, match="refusing"):
+        with pytest.raises(data.ArchiveError, match="refusing") as error:
             data.load_imdb(cache=cache, url=server.url("/h.tgz"), sha256=sha(archive), progress=False)
+    assert str(cache / data.ARCHIVE_NAME) in str(error.value)  # names the file to delete
     # only the verified archive exists: nothing extracted inside the cache, nothing outside it
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["cache", f"cache/{data.ARCHIVE_NAME}"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if not p.name.endswith(".lock")) == [
+        "cache", f"cache/{data.ARCHIVE_NAME}", "course-cache"]
     assert not Path("/tmp/absolute-escaped.txt").exists()
-
-
-def test_symlink_inside_the_target_is_allowed(tmp_path):
-    archive = tmp_path / "ok.tgz"
-    archive.write_bytes(make_archive(lambda tar: _add(tar, "aclImdb/README", type=tarfile.SYMTYPE, linkname="train/pos/0_9.txt")))
-    root = data.safe_extract(archive, tmp_path / "out")
-    assert (root / "aclImdb" / "README").read_text() == REVIEWS["train/pos/0_9.txt"]
 
 
 def test_cached_csv_missing_a_column(tmp_path):
@@ -254,7 +270,7 @@ def test_write_table_round_trip(tmp_path):
     df = data.generate_reviews(20)
     data.write_table(df, tmp_path / "t.csv")
     pd.testing.assert_frame_equal(data.read_table(tmp_path / "t.csv"), df)
-    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+    assert visible(tmp_path) == ["course-cache", "t.csv"]
 
 
 def test_offline_generates_without_touching_the_network(tmp_path, monkeypatch, capsys):
@@ -276,7 +292,8 @@ def test_offline_generates_without_touching_the_network(tmp_path, monkeypatch, c
     assert first.attrs["source"] == "generated"
     assert first.sentiment.sum() == 200  # balanced
     assert first.review.str.len().min() > 20 and first.review.nunique() > 380
-    assert list(tmp_path.iterdir()) == []  # nothing downloaded or cached
+    assert visible(tmp_path) == ["course-cache"]  # nothing downloaded or cached
+    assert list((tmp_path / "course-cache").rglob("*.csv")) == []
 
 
 def test_generated_reviews_are_learnable_and_vary():
@@ -294,12 +311,15 @@ def test_generated_reviews_are_learnable_and_vary():
     assert model.score(features[800:], df.sentiment[800:]) > 0.8
 
 
-def test_no_answer_falls_back_to_generated_reviews_quickly(tmp_path, monkeypatch, capsys):
+def test_no_answer_falls_back_quickly_and_says_why(tmp_path, monkeypatch, capsys):
     import time
 
-    monkeypatch.setattr(data, "_announced", False)
+    # the official server (here: port 9 on localhost, closed, so no real host is contacted) cannot be
+    # reached and pip cannot fetch the review sentences either: generated reviews, with both reasons
+    monkeypatch.setattr(data, "IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")
     start = time.perf_counter()
-    # port 9 (discard) on localhost is closed: the probe fails at once, no real host is contacted
-    df = data.load_imdb(cache=tmp_path, url="http://127.0.0.1:9/aclImdb_v1.tar.gz", n_generated=100)
+    df = data.load_imdb(cache=tmp_path, n_generated=100)
     assert time.perf_counter() - start < 5
-    assert len(df) == 100 and "did not answer" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert len(df) == 100 and df.attrs["source"] == "generated"
+    assert "cannot be reached (the connection was refused" in out and "pip cannot reach" in out
