@@ -1,0 +1,184 @@
+"""Every notebook as a learner meets it: opened in JupyterLab in Chromium, run with Run All, checked.
+
+Run with `make test-browser` (needs a Chromium: README, 'Browser tests'). Screenshots of
+each run notebook go to build/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.browser.conftest import KERNEL, REPO
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+SOLUTIONS = REPO / "notebooks" / "solutions" / "01_self_attention.ipynb"
+SCREENSHOTS = REPO / "build" / "screenshots"
+RUN_TIMEOUT_S = 900  # the nbval cell timeout; a healthy notebook takes well under a minute here
+PLOT_CALL = re.compile(r"\b(plot_attention|plot_lines|plot_matrix|plt\.show)\(")
+CHECKPOINT_CALL = re.compile(r"checkpoint\(\s*[\"']([^\"']+)[\"']\s*\)")
+DATA_CALL = re.compile(r"\bload_imdb\(")
+
+# The notebook panel's state, read from JupyterLab's own models (window.jupyterapp).
+STATE_JS = """
+(path) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.context || panel.context.path !== path) { return null; }
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  const code = panel.content.widgets.filter(cell => cell.model.type === 'code');
+  return {
+    kernel: kernel ? kernel.name : null,
+    status: kernel ? kernel.status : null,
+    counts: code.map(cell => cell.model.executionCount),
+    errors: code.flatMap((cell, i) => cell.model.outputs.toJSON()
+      .filter(output => output.output_type === 'error')
+      .map(output => `cell ${i}: ${output.ename}: ${output.evalue}`)),
+    stdin: document.querySelectorAll('.jp-Stdin').length,
+  };
+}
+"""
+
+
+def open_notebook(page, lab, path: str) -> None:
+    """Open `path` (relative to the server root) in a fresh workspace and wait for its kernel."""
+    page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}&reset")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
+    page.wait_for_function(
+        f"() => {{ const s = ({STATE_JS})({path!r}); return s && s.status === 'idle'; }}", timeout=120_000)
+
+
+def run_all(page, lab, path: str) -> dict:
+    """Clear outputs, run every cell with JupyterLab's Run All command, wait for the kernel to be idle."""
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        time.sleep(1)
+        state = page.evaluate(STATE_JS, path)
+        assert state["stdin"] == 0, f"{path}: a cell waits for keyboard input (input()), which Run All never gives"
+        finished = all(count is not None for count in state["counts"]) or state["errors"]
+        if finished and state["status"] == "idle":
+            return state
+        assert time.monotonic() < deadline, f"{path}: still running after {RUN_TIMEOUT_S} s: {state}"
+
+
+def errors_shown(page) -> int:
+    """Tracebacks shown in output areas (JupyterLab renders an error as stderr text, like a warning)."""
+    stderr = page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    return sum("Traceback (most recent call last)" in text for text in stderr.all_inner_texts())
+
+
+def output_lines(page) -> list[str]:
+    """Every line of text shown in the notebook's output areas, as rendered."""
+    texts = page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts()
+    return [line.strip() for text in texts for line in text.splitlines()]
+
+
+def screenshot(page, name: str) -> list[Path]:
+    """Full-length screenshots of the notebook (the panel scrolls, not the page), in parts of at most 12,000 px."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob(f"{name}*.png"):
+        old.unlink()
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft && window.jupyterapp.shell.collapseLeft()")
+    scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer"
+    height = page.evaluate(f"() => document.querySelector('{scroller}').scrollHeight")
+    part, parts, top = 12_000, [], 0
+    while top < height:
+        page.set_viewport_size({"width": 1280, "height": min(part, height - top) + 150})
+        page.evaluate(f"(top) => {{ document.querySelector('{scroller}').scrollTop = top; }}", top)
+        page.wait_for_timeout(300)
+        path = SCREENSHOTS / (f"{name}.png" if top == 0 else f"{name}-{len(parts) + 1}.png")
+        page.screenshot(path=path)
+        parts.append(path)
+        top += part
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return parts
+
+
+def cell_sources(path: Path) -> list[str]:
+    return [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+
+
+@pytest.fixture
+def lab_page(page, lab):
+    """A page on the server; the network outside 127.0.0.1 is cut; the kernels are stopped afterwards."""
+    page.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    yield page
+    lab.shutdown_kernels()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_runs_in_jupyterlab(lab_page, lab, notebook):
+    page, path = lab_page, f"notebooks/{notebook.name}"
+    open_notebook(page, lab, path)
+    state = run_all(page, lab, path)
+    screenshot(page, notebook.stem)
+
+    assert state["kernel"] == KERNEL, f"{path} opened with kernel {state['kernel']!r}, not {KERNEL!r}"
+    assert not state["errors"], f"{path}: cells raised errors: {state['errors']}"
+    assert errors_shown(page) == 0, f"{path}: {errors_shown(page)} tracebacks are shown"
+    assert state["counts"] == list(range(1, len(state["counts"]) + 1)), (
+        f"{path}: not every cell ran once, in order, in this run: execution counts {state['counts']}")
+
+    sources = cell_sources(notebook)
+    cells = page.locator(".jp-Notebook .jp-Cell.jp-CodeCell")
+    assert cells.count() == len(sources), f"{path}: {cells.count()} code cells rendered, {len(sources)} in the file"
+    for index, source in enumerate(sources):
+        if PLOT_CALL.search(source):
+            images = cells.nth(index).locator(".jp-OutputArea-output img")
+            assert images.count() >= 1, f"{path} cell {index} draws a figure but shows no image"
+            drawn = images.evaluate_all("(imgs) => imgs.every(img => img.complete && img.naturalWidth > 0)")
+            assert drawn, f"{path} cell {index}: an image did not load"
+
+    notices = [line for line in output_lines(page) if line.startswith("[course_utils]")]
+    repeated = [line for line, times in Counter(notices).items() if times > 1]
+    assert not repeated, f"{path}: notices shown more than once: {repeated}"
+    names = sorted({name for source in sources for name in CHECKPOINT_CALL.findall(source)})
+    for name in names:
+        about = [line for line in notices if f"'{name}'" in line]
+        assert len(about) == 1, f"{path}: expected one notice about {name!r}, got {about}"
+    if any(DATA_CALL.search(source) for source in sources):
+        about_data = [line for line in notices if not any(f"'{name}'" in line for name in names)]
+        assert about_data, f"{path}: the review data is offline here, but no notice says what replaced IMDb"
+
+
+def test_solutions_exercises_answer_correct(lab_page, lab):
+    page, path = lab_page, f"notebooks/solutions/{SOLUTIONS.name}"
+    open_notebook(page, lab, path)
+    state = run_all(page, lab, path)
+    screenshot(page, f"solutions-{SOLUTIONS.stem}")
+    assert not state["errors"], f"{path}: cells raised errors: {state['errors']}"
+    lines = output_lines(page)
+    committed = sum(
+        str(output.get("text", "")).count("✅")
+        for cell in nbformat.read(SOLUTIONS, as_version=4).cells if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+    passed = [line for line in lines if line.startswith("✅")]
+    failed = [line for line in lines if line.startswith("❌")]
+    assert not failed, f"{path}: exercises answer ❌: {failed}"
+    assert len(passed) >= max(committed, 1), f"{path}: {len(passed)} ✅ shown, {committed} in the committed outputs"
+
+
+def test_an_error_in_a_cell_is_caught(lab_page, lab):
+    # The checks above must be able to fail: a notebook whose second cell raises.
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print('first cell ran')"),
+        nbformat.v4.new_code_cell("1 / 0"),
+        nbformat.v4.new_code_cell("print('never reached')"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": KERNEL, "language": "python"}
+    nbformat.write(notebook, lab.root / "notebooks" / "_broken.ipynb")
+    page, path = lab_page, "notebooks/_broken.ipynb"
+    open_notebook(page, lab, path)
+    state = run_all(page, lab, path)
+    assert state["errors"] == ["cell 1: ZeroDivisionError: division by zero"]
+    assert state["counts"][0] == 1 and state["counts"][2] is None
+    assert errors_shown(page) == 1
