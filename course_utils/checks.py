@@ -294,3 +294,94 @@ def check_perplexity(
     if answer.shape == expected.shape:
         hint += " (the logits at position t predict the token at t + 1: did you shift by one?)"
     return _report(False, name, hint)
+
+
+def check_position_shift(fn: Callable, name: str = "shift_encoding") -> bool:
+    """Exercise: fn(pe_rows, k) must turn sinusoidal encodings PE[p] into PE[p + k] without knowing p."""
+    from .positional import sinusoidal_encoding  # here, not at the top: checks stays importable on its own
+
+    if fn is None or not callable(fn):
+        return _report(False, name, "not a function yet")
+    examples = [(16, (0, 3, 17), 1), (16, (2, 9, 30), 5), (32, (4, 40, 7), 13), (32, (20, 33), -6)]
+    for number, (d_model, positions, k) in enumerate(examples, start=1):
+        table = sinusoidal_encoding(64, d_model).double()
+        rows, expected = table[list(positions)], table[[p + k for p in positions]]
+        try:
+            got = fn(rows.clone(), k)
+        except NotImplementedError:
+            return _report(False, name, "not implemented yet (it raises NotImplementedError)")
+        except Exception as error:  # show the learner what their code raised
+            return _report(False, name, f"raised {type(error).__name__} on example {number}: {error}")
+        if got is None:
+            return _report(False, name, "returned None: fill in the body of the function")
+        if not isinstance(got, torch.Tensor):
+            return _report(False, name, f"example {number}: expected a torch.Tensor, got {type(got).__name__}")
+        got_d = got.detach().cpu().double()
+        if got_d.shape == expected.shape and torch.allclose(got_d, expected, atol=1e-5):
+            continue
+        where = f"example {number} (d_model={d_model}, k={k})"
+        if got_d.shape == expected.shape:
+            omega = 1.0 / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+            back_angles = torch.tensor([p - k for p in positions], dtype=torch.float64)[:, None] * omega
+            backwards = torch.stack([back_angles.sin(), back_angles.cos()], dim=-1).flatten(-2)  # PE[p - k]
+            if torch.allclose(got_d, backwards, atol=1e-5):
+                return _report(False, name, f"{where}: you rotated the wrong way, this is PE[p - k]; "
+                                            "check the signs of the sin terms")
+            if torch.allclose(got_d, rows + table[abs(k)], atol=1e-5):
+                return _report(False, name, f"{where}: adding PE[k] is not a shift; sin(a + b) is not "
+                                            "sin(a) + sin(b): rotate each (sin, cos) pair instead")
+        hint = _tensor_hint(got_d, expected, atol=1e-5, rtol=0.0)
+        return _report(False, name, f"{where}: {hint} (each pair 2i, 2i+1 turns by its own angle "
+                                    "k / 10000^(2i/d_model))")
+    return _report(True, name, f"correct on all {len(examples)} examples")
+
+
+def check_left_padding_attention(fn: Callable, name: str = "left_padded_attention") -> bool:
+    """Exercise: fn(q, k, v, attention_mask) on a LEFT-padded batch; real tokens right, no NaN anywhere."""
+    from .masks import causal_mask, masked_softmax, padding_mask
+
+    if fn is None or not callable(fn):
+        return _report(False, name, "not a function yet")
+    generator = torch.Generator().manual_seed(0)
+    attention_mask = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    q, k, v = torch.randn(3, 3, 6, 4, generator=generator).unbind(0)  # (batch, seq, d) each
+    allowed = causal_mask(6)[None] & padding_mask(attention_mask)[:, None, :]  # (batch, seq, seq)
+    expected = masked_softmax(q @ k.transpose(-2, -1) / 2.0, allowed) @ v  # 2.0 = sqrt(d)
+    try:
+        got = fn(q.clone(), k.clone(), v.clone(), attention_mask.clone())
+    except NotImplementedError:
+        return _report(False, name, "not implemented yet (it raises NotImplementedError)")
+    except Exception as error:  # show the learner what their code raised
+        return _report(False, name, f"raised {type(error).__name__}: {error}")
+    if isinstance(got, tuple) and got:
+        got = got[0]  # (output, weights) is fine too
+    if got is None:
+        return _report(False, name, "returned None: fill in the body of the function")
+    if not isinstance(got, torch.Tensor):
+        return _report(False, name, f"expected a torch.Tensor, got {type(got).__name__}")
+    if tuple(got.shape) != tuple(expected.shape):
+        return _report(False, name, f"shape is {tuple(got.shape)} but should be {tuple(expected.shape)}")
+    got = got.detach().cpu().double()
+    if torch.isnan(got).any():
+        return _report(False, name, "contains NaN: the padding queries at the start may attend to nothing, and a "
+                                    "softmax over a row of -inf is 0/0; give such rows zero weights (masked_softmax) "
+                                    "or use a large finite negative number instead of -inf")
+    real = attention_mask.bool()  # only the real queries' outputs matter; padding rows may be 0 or uniform
+    if torch.allclose(got[real], expected.double()[real], atol=1e-5):
+        return _report(True, name, "correct: real tokens attend to earlier real tokens only, and no NaN")
+    lengths = attention_mask.sum(dim=-1)
+    right = causal_mask(6)[None] & padding_mask(lengths, max_len=6)[:, None, :]
+    as_if_right = masked_softmax(q @ k.transpose(-2, -1) / 2.0, right) @ v
+    causal_only = masked_softmax(q @ k.transpose(-2, -1) / 2.0, causal_mask(6)) @ v
+    padding_only = masked_softmax(q @ k.transpose(-2, -1) / 2.0, padding_mask(attention_mask)[:, None, :]) @ v
+    if torch.allclose(got[real], as_if_right.double()[real], atol=1e-5):
+        hint = ("your padding mask assumes right padding (built from the lengths?): here the padding is on the "
+                "LEFT; build it from attention_mask itself")
+    elif torch.allclose(got[real], causal_only.double()[real], atol=1e-5):
+        hint = "the real tokens still attend to the padding keys: combine the causal mask with the padding mask"
+    elif torch.allclose(got[real], padding_only.double()[real], atol=1e-5):
+        hint = "the real tokens see the future: combine the padding mask with the causal mask"
+    else:
+        hint = _tensor_hint(got[real], expected.double()[real], atol=1e-5, rtol=1e-4) or "values differ"
+        hint = f"outputs of the real tokens: {hint} (scaled by 1/sqrt(d_k)?)"
+    return _report(False, name, hint)

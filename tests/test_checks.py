@@ -289,3 +289,110 @@ def test_exercise_03_token_count_is_checked_without_showing_it(capsys):
     assert course_utils.check_hidden_answer(count, digest)
     for wrong in (10, 30, 5):  # characters, UTF-8 bytes, the English sentence's count
         assert not course_utils.check_hidden_answer(wrong, digest)
+
+
+# --- notebook 02, exercise 5: shift a sinusoidal encoding by k positions ---------------------------
+
+def _shift_by_rotation(pe_rows, k, backwards=False, one_angle=False, swap_roles=False):
+    d_model = pe_rows.shape[-1]
+    omega = 1.0 / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    angle = torch.full_like(omega, float(k)) if one_angle else omega * k
+    angle = -angle if backwards else angle
+    c, s = torch.cos(angle), torch.sin(angle)
+    sin_p, cos_p = pe_rows[..., 0::2], pe_rows[..., 1::2]
+    if swap_roles:
+        sin_p, cos_p = cos_p, sin_p
+    out = torch.empty_like(pe_rows)
+    out[..., 0::2] = sin_p * c + cos_p * s
+    out[..., 1::2] = cos_p * c - sin_p * s
+    return out
+
+
+def test_position_shift_accepts_the_rotation(capsys):
+    assert course_utils.check_position_shift(_shift_by_rotation)
+    assert _last_line(capsys) == "✅ shift_encoding: correct on all 4 examples"
+    as_float32 = lambda rows, k: _shift_by_rotation(rows.float(), k)  # noqa: E731
+    assert course_utils.check_position_shift(as_float32)
+
+
+@pytest.mark.parametrize(("wrong", "hint"), [
+    (lambda rows, k: _shift_by_rotation(rows, k, backwards=True), "rotated the wrong way"),
+    (lambda rows, k: rows + course_utils.sinusoidal_encoding(64, rows.shape[-1]).double()[abs(k)], "adding PE[k]"),
+    (lambda rows, k: _shift_by_rotation(rows, k, one_angle=True), "its own angle"),
+    (lambda rows, k: _shift_by_rotation(rows, k, swap_roles=True), "values differ"),
+    (lambda rows, k: rows, "values differ"),
+    (lambda rows, k: None, "returned None"),
+])
+def test_position_shift_rejects_plausible_wrong_answers(capsys, wrong, hint):
+    assert not course_utils.check_position_shift(wrong)
+    line = _last_line(capsys)
+    assert line.startswith("❌ shift_encoding") and hint in line
+
+
+# --- notebook 02, exercise 6: attention on a left-padded batch -------------------------------------
+
+def _left_padded(q, k, v, attention_mask, variant="right"):
+    n = q.shape[-2]
+    causal = course_utils.causal_mask(n)
+    keys = course_utils.padding_mask(attention_mask)[:, None, :]
+    masks = {
+        "right": causal & keys, "zeros": causal & keys, "finite": causal & keys, "nan": causal & keys,
+        "lengths": causal & course_utils.padding_mask(attention_mask.sum(-1), max_len=n)[:, None, :],
+        "causal only": causal.expand(q.shape[0], n, n), "padding only": keys.expand(q.shape[0], n, n),
+    }
+    allowed = masks[variant]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if variant == "finite":
+        weights = torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=-1)
+    elif variant == "nan":
+        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+    else:
+        weights = course_utils.masked_softmax(scores, allowed)
+    return weights @ v, weights
+
+
+@pytest.mark.parametrize("variant", ["right", "zeros", "finite"])
+def test_left_padding_accepts_both_fixes_of_fully_masked_rows(capsys, variant):
+    assert course_utils.check_left_padding_attention(lambda *a: _left_padded(*a, variant=variant))
+    assert _last_line(capsys).startswith("✅ left_padded_attention: correct")
+
+
+@pytest.mark.parametrize(("variant", "hint"), [
+    ("nan", "contains NaN"),
+    ("lengths", "assumes right padding"),
+    ("causal only", "attend to the padding keys"),
+    ("padding only", "see the future"),
+])
+def test_left_padding_rejects_the_usual_bugs(capsys, variant, hint):
+    assert not course_utils.check_left_padding_attention(lambda *a: _left_padded(*a, variant=variant))
+    line = _last_line(capsys)
+    assert line.startswith("❌ left_padded_attention") and hint in line
+
+
+def test_left_padding_rejects_unscaled_scores_and_unfinished_code(capsys):
+    def unscaled(q, k, v, attention_mask):
+        n = q.shape[-2]
+        allowed = course_utils.causal_mask(n) & course_utils.padding_mask(attention_mask)[:, None, :]
+        return course_utils.masked_softmax(q @ k.transpose(-2, -1), allowed) @ v
+
+    assert not course_utils.check_left_padding_attention(unscaled)
+    assert "outputs of the real tokens" in _last_line(capsys)
+
+    def unfinished(q, k, v, attention_mask):
+        raise NotImplementedError
+
+    assert not course_utils.check_left_padding_attention(unfinished)
+    assert "not implemented yet" in _last_line(capsys)
+
+
+def test_fully_masked_rows_answer_is_hidden_and_rejects_near_misses(capsys):
+    # notebook 02, exercise 6a: left padding [[0,0,0,1,1,1],[0,1,1,1,1,1],[1,1,1,1,1,1]] with a causal mask
+    attention_mask = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    allowed = course_utils.causal_mask(6)[None] & course_utils.padding_mask(attention_mask)[:, None, :]
+    true_count = int((~allowed.any(dim=-1)).sum())
+    digest = "4b227777d4dd1fc61c6f884f48641d02b4d121d3fd328cb08b5531fcacdabf8a"
+    assert course_utils.answer_digest(true_count) == digest
+    assert course_utils.check_hidden_answer(true_count, digest)
+    for near_miss in (0, 2, 3, 6, 24):  # causal rows always see themselves / sequences with padding / ...
+        assert not course_utils.check_hidden_answer(near_miss, digest)
+        assert "not right" in _last_line(capsys)
