@@ -1,0 +1,206 @@
+"""Run every notebook (and the solutions) on the ONLINE path: `make test-online-rehearsal`.
+
+    python -m tests.online.rehearsal                      # local hub with full-size replicas
+    python -m tests.online.rehearsal --real               # the real hub and IMDb server (needs internet)
+    python -m tests.online.rehearsal notebooks/05_distilbert_imdb.ipynb   # some notebooks only
+
+No offline variable is set, so `course_utils.checkpoint()` probes the hub and returns hub
+names, `from_pretrained` downloads full-size checkpoints into a fresh Hugging Face cache,
+and `load_imdb()` downloads and verifies the archive into a fresh course cache: what a
+learner with internet gets on a CPU in quick mode. Outputs are not compared (replica
+weights are random); every assert in the notebooks must hold. Two cells are added around
+each notebook (not saved anywhere): the first records what `checkpoint()` and
+`load_imdb()` return, the last asserts that every checkpoint was a hub name and every
+table came from the IMDb archive, i.e. that the online branch was taken.
+
+With the local hub (default), everything runs against 127.0.0.1: the hub serves the
+replicas of tests/online/replicas.py and the archive of tests/online/imdb_replica.py, and
+any other host is routed to a closed local port, so nothing can leave the machine. All
+files go to one temporary folder that is removed at the end (--keep keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OFFLINE_VARS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+CELL_TIMEOUT_S = 3600
+MARK = "[online-rehearsal]"
+
+RECORD_CELL = """\
+# added by tests/online/rehearsal.py: record what checkpoint() and load_imdb() return
+import functools as _rh_functools
+import course_utils as _rh_cu, course_utils.checkpoints as _rh_ckpt, course_utils.data as _rh_data
+_rh_calls = {"checkpoint": [], "load_imdb": []}
+def _rh_recording(kind, function):
+    @_rh_functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        result = function(*args, **kwargs)
+        _rh_calls[kind].append((args[0] if args else kwargs.get("name"), result) if kind == "checkpoint"
+                               else result.attrs.get("source"))
+        return result
+    return wrapper
+_rh_cu.checkpoint = _rh_ckpt.checkpoint = _rh_recording("checkpoint", _rh_ckpt.checkpoint)
+_rh_data.load_imdb = _rh_recording("load_imdb", _rh_data.load_imdb)
+"""
+
+CHECK_CELL = """\
+# added by tests/online/rehearsal.py: the online branch must have been taken
+import json as _rh_json, resource as _rh_resource
+_rh_offline = [(name, str(result)) for name, result in _rh_calls["checkpoint"] if result != name]
+assert not _rh_offline, f"checkpoint() returned local folders instead of hub names: {_rh_offline}"
+assert all(source == "imdb" for source in _rh_calls["load_imdb"]), f"load_imdb() sources: {_rh_calls['load_imdb']}"
+_rh_usage = [_rh_resource.getrusage(who) for who in (_rh_resource.RUSAGE_SELF, _rh_resource.RUSAGE_CHILDREN)]
+print("%s", _rh_json.dumps({"checkpoints": sorted({name for name, _ in _rh_calls["checkpoint"]}),
+      "imdb": len(_rh_calls["load_imdb"]), "cpu_s": sum(u.ru_utime + u.ru_stime for u in _rh_usage)}))
+""" % MARK
+
+
+def all_notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+
+
+def _environment(work: Path, hub_url: str | None, imdb: tuple[str, str] | None) -> dict[str, str]:
+    """The kernels' environment: a learner's (no offline variable), with every cache in `work`."""
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARS}
+    for name in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "COURSE_IMDB_URL", "COURSE_IMDB_SHA256",
+                 "COURSE_IMDB_DIR", "COURSE_CACHE_DIR", "HF_XET_CACHE", "TRANSFORMERS_CACHE"):
+        env.pop(name, None)
+    env.update(
+        HF_HOME=str(work / "hf"),  # a fresh Hugging Face cache: every model is downloaded
+        COURSE_CACHE_DIR=str(work / "course"),  # a fresh course cache: the IMDb archive too
+        COURSE_DEVICE="cpu", COURSE_QUICK="1",
+        MPLBACKEND="Agg", MPLCONFIGDIR=str(work / "matplotlib"), IPYTHONDIR=str(work / "ipython"),
+        JUPYTER_RUNTIME_DIR=str(work / "jupyter-runtime"), XDG_CACHE_HOME=str(work / "xdg-cache"),
+        TOKENIZERS_PARALLELISM="false", PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    if hub_url is not None:
+        # only 127.0.0.1: any other host goes to a closed local port and fails at once
+        dead = "http://127.0.0.1:9"
+        env.update(HF_ENDPOINT=hub_url, HTTP_PROXY=dead, HTTPS_PROXY=dead, http_proxy=dead, https_proxy=dead,
+                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost", HF_HUB_DISABLE_TELEMETRY="1")
+    if imdb is not None:
+        env.update(COURSE_IMDB_URL=imdb[0], COURSE_IMDB_SHA256=imdb[1])
+    return env
+
+
+def _first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return (lines[0] if lines else source.strip())[:100]
+
+
+def run_notebook(path: Path, work: Path) -> dict:
+    """Execute one notebook copy in `work`; return its time, CPU time, summary and errors."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    original = len(nb.cells)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(RECORD_CELL))
+    nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL))
+    folder = work / "notebooks" / path.parent.relative_to(ROOT)
+    folder.mkdir(parents=True, exist_ok=True)
+    # allow_errors: every failing cell of the notebook is reported, not only the first
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
+                            record_timing=False, resources={"metadata": {"path": str(folder)}})
+    start = time.perf_counter()
+    errors, summary = [], None
+    try:
+        client.execute()
+    except Exception as error:  # a cell timeout or a dead kernel stops the notebook
+        errors.append({"cell": "execution", "code": "", "error": f"{type(error).__name__}: {error}"[:600]})
+    seconds = time.perf_counter() - start
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                where = "added check cell" if index == len(nb.cells) - 1 else f"cell {index - 1}"
+                errors.append({"cell": where, "code": _first_line(cell.source),
+                               "error": f"{output.get('ename')}: {output.get('evalue')}"[:600]})
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            for line in text.splitlines():
+                if line.startswith(MARK):
+                    summary = json.loads(line[len(MARK):])
+    if summary is None and not errors:
+        errors.append({"cell": "added check cell", "code": "", "error": "no summary printed"})
+    return {"notebook": str(path.relative_to(ROOT)), "seconds": seconds, "cells": original,
+            "summary": summary, "errors": errors}
+
+
+def _start_local_hub(work: Path):
+    from tests.online.hub import LocalHub
+    from tests.online.imdb_replica import ARCHIVE_NAME, build_imdb_replica
+    from tests.online.replicas import build_all
+
+    started = time.perf_counter()
+    folders = build_all()
+    archive, sha256 = build_imdb_replica()
+    hub = LocalHub(folders, files={ARCHIVE_NAME: archive}).start()
+    print(f"local hub {hub.url}: {', '.join(folders)} and {ARCHIVE_NAME} "
+          f"(replicas ready in {time.perf_counter() - started:.0f} s)", flush=True)
+    return hub, (hub.file_url(ARCHIVE_NAME), sha256)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all, with solutions)")
+    parser.add_argument("--real", action="store_true", help="use the real hub and IMDb server (needs internet)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (caches, executed copies)")
+    parser.add_argument("--report", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or all_notebooks()
+
+    work = Path(tempfile.mkdtemp(prefix="online-rehearsal-"))
+    hub, imdb = None, None
+    results = []
+    started = time.perf_counter()
+    try:
+        if not args.real:
+            hub, imdb = _start_local_hub(work)
+        os.environ.clear()
+        os.environ.update(_environment(work, hub.url if hub else None, imdb))
+        for path in paths:
+            result = run_notebook(path, work)
+            results.append(result)
+            cpu = (result["summary"] or {}).get("cpu_s")
+            status = "ok" if not result["errors"] else f"FAILED ({len(result['errors'])} errors)"
+            print(f"{result['notebook']:<48} {result['seconds']:7.1f} s"
+                  f"{f'  (kernel CPU {cpu:.0f} s)' if cpu is not None else ''}  {status}", flush=True)
+            for error in result["errors"]:
+                print(f"    {error['cell']}: {error['code']}\n      {error['error']}", flush=True)
+    finally:
+        if hub is not None:
+            hub.stop()
+            results_requests = [(r.method, r.path, r.status) for r in hub.requests]
+        else:
+            results_requests = []
+        if args.report:
+            args.report.write_text(json.dumps({"results": results, "requests": results_requests}, indent=1))
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    total = time.perf_counter() - started
+    label = "online" if args.real else "online-rehearsal"
+    failed = [r for r in results if r["errors"]]
+    if failed or len(results) < len(paths):
+        print(f"{label}: {len(failed)} of {len(paths)} notebooks failed in {total:.0f} s")
+        return 1
+    print(f"{label}: {len(results)} notebooks passed in {total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
