@@ -40,6 +40,7 @@ from urllib.parse import quote, unquote, urlsplit
 LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".msgpack", ".ot", ".onnx", ".tflite")
 LFS_MIN_BYTES = 10 * 1024 * 1024  # the hub's default .gitattributes also sends big files to LFS
 CHUNK = 1 << 20
+HASH_MEMO = ".hub-hashes.json"
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,31 @@ class Repo:
         self.repo_id = repo_id
         self.folder = Path(folder)
         self.files: dict[str, RepoFile] = {}
+        # hashing 500 MB of weights takes seconds: remember the ids of unchanged files
+        memo_file = self.folder / HASH_MEMO
+        try:
+            memo = json.loads(memo_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+        fresh = {}
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
             name = path.relative_to(self.folder).as_posix()
             if name.startswith(".") or "/." in name:
-                continue  # build stamps and hidden files are not part of the repository
-            self.files[name] = RepoFile(path, path.stat().st_size, _git_blob_sha1(path),
-                                        _sha256(path) if _is_lfs(path) else None)
+                continue  # the hash memo and hidden files are not part of the repository
+            stat = path.stat()
+            key = [stat.st_size, stat.st_mtime_ns]
+            known = memo.get(name)
+            if known and known[:2] == key:
+                git_sha1, sha256 = known[2], known[3]
+            else:
+                git_sha1, sha256 = _git_blob_sha1(path), _sha256(path) if _is_lfs(path) else None
+            fresh[name] = [*key, git_sha1, sha256]
+            self.files[name] = RepoFile(path, stat.st_size, git_sha1, sha256)
+        if fresh != memo:
+            try:
+                memo_file.write_text(json.dumps(fresh), encoding="utf-8")
+            except OSError:
+                pass  # a read-only folder: hash again next time
         if not self.files:
             raise ValueError(f"the folder {self.folder} for repository {repo_id!r} has no files to serve.")
         manifest = "\n".join(f"{n} {f.git_sha1} {f.sha256 or ''}" for n, f in self.files.items())

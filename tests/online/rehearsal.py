@@ -126,17 +126,29 @@ def run_notebook(path: Path, work: Path) -> dict:
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                where = "added check cell" if index == len(nb.cells) - 1 else f"cell {index - 1}"
+                where = "added check cell" if index == len(nb.cells) - 1 else f"cell {index - 1} (id {cell.get('id')})"
                 errors.append({"cell": where, "code": _first_line(cell.source),
                                "error": f"{output.get('ename')}: {output.get('evalue')}"[:600]})
-            text = output.get("text", "") if output.get("output_type") == "stream" else ""
-            for line in text.splitlines():
-                if line.startswith(MARK):
+        # the kernel may flush a print in several stream outputs: join them first
+        text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                       if o.get("output_type") == "stream" and o.get("name") == "stdout")
+        for line in text.splitlines():
+            if line.startswith(MARK):
+                try:
                     summary = json.loads(line[len(MARK):])
+                except ValueError:
+                    pass  # reported below as "no summary printed"
     if summary is None and not errors:
         errors.append({"cell": "added check cell", "code": "", "error": "no summary printed"})
     return {"notebook": str(path.relative_to(ROOT)), "seconds": seconds, "cells": original,
             "summary": summary, "errors": errors}
+
+
+def _write_report(path: Path | None, results: list[dict], hub) -> None:
+    """The results so far (and the hub's request log) as JSON, rewritten after each notebook."""
+    if path is not None:
+        requests = [(r.method, r.path, r.status) for r in hub.requests] if hub is not None else []
+        path.write_text(json.dumps({"results": results, "requests": requests}, indent=1), encoding="utf-8")
 
 
 def _start_local_hub(work: Path):
@@ -180,14 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{f'  (kernel CPU {cpu:.0f} s)' if cpu is not None else ''}  {status}", flush=True)
             for error in result["errors"]:
                 print(f"    {error['cell']}: {error['code']}\n      {error['error']}", flush=True)
+            _write_report(args.report, results, hub)
     finally:
         if hub is not None:
             hub.stop()
-            results_requests = [(r.method, r.path, r.status) for r in hub.requests]
-        else:
-            results_requests = []
-        if args.report:
-            args.report.write_text(json.dumps({"results": results, "requests": results_requests}, indent=1))
+        _write_report(args.report, results, hub)
         if args.keep:
             print(f"kept {work}")
         else:
