@@ -251,3 +251,36 @@ def test_imdb_review_lengths_follow_the_published_statistics():
     assert abs(made_lengths[1000] - 174) < 15 and abs(sum(made_lengths) / 2000 - 230) < 15
     with_breaks = sum("<br /><br />" in r for r in made) / len(made)
     assert 0.5 < with_breaks < 0.95  # most, not all, real reviews have paragraph breaks
+
+
+def test_rehearsal_cells_catch_a_checkpoint_that_went_offline(monkeypatch, capsys):
+    import pandas as pd
+
+    import course_utils
+    from course_utils import checkpoints, data
+    from tests.online import rehearsal
+
+    answers = {"gpt2": "gpt2", "bert-base-uncased": "/cache/checkpoints/bert-base-uncased-standin"}
+    table = pd.DataFrame({"review": ["fine"], "sentiment": [1]})
+    table.attrs["source"] = "imdb"
+    # the added cells patch these module attributes: monkeypatch puts them back afterwards
+    monkeypatch.setattr(checkpoints, "checkpoint", lambda name: answers[name])
+    monkeypatch.setattr(course_utils, "checkpoint", checkpoints.checkpoint)
+    monkeypatch.setattr(data, "load_imdb", lambda: table)
+
+    namespace: dict = {}
+    exec(rehearsal.RECORD_CELL, namespace)
+    assert course_utils.checkpoint("gpt2") == "gpt2" and data.load_imdb() is table
+    exec(rehearsal.CHECK_CELL, namespace)  # online branch everywhere: passes
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(rehearsal.MARK)
+    assert json.loads(line[len(rehearsal.MARK):])["checkpoints"] == ["gpt2"]
+
+    course_utils.checkpoint("bert-base-uncased")  # a stand-in folder: the check must fail
+    with pytest.raises(AssertionError, match="bert-base-uncased"):
+        exec(rehearsal.CHECK_CELL, namespace)
+    table.attrs["source"] = "generated"
+    namespace["_rh_calls"]["checkpoint"].pop()
+    data.load_imdb()
+    with pytest.raises(AssertionError, match="generated"):
+        exec(rehearsal.CHECK_CELL, namespace)
