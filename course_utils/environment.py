@@ -88,6 +88,19 @@ def seed_everything(seed: int = 123) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def mixed_precision(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for training on `device`: bfloat16, float16 (needs a GradScaler) or None.
+
+    bfloat16 only where the GPU computes it natively (compute capability 8.0+, e.g. A100, RTX 30xx).
+    torch.cuda.is_bf16_supported() alone also says True on T4/V100 (Colab, Kaggle), which only
+    emulate bfloat16, slowly; there float16 with a GradScaler is the fast, correct choice.
+    CPU and Apple MPS train in full precision (None).
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
 def package_version(name: str) -> str:
     """Installed version of a distribution, or 'not installed'."""
     try:

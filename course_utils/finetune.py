@@ -1,26 +1,41 @@
-"""Fine-tune DistilBERT on the IMDb reviews from the command line, on one device or many.
+"""Fine-tune DistilBERT on movie reviews from the command line, on one device or many.
 
-The same training as notebook 05 (manual PyTorch loop: AdamW, linear warm-up and
-decay, gradient clipping, mixed precision on CUDA), as a script for bigger machines:
+The same training as notebook 05 (manual PyTorch loop: AdamW with weight decay on the weight
+matrices only, linear warm-up and decay, gradient clipping, mixed precision on CUDA), with the
+same data (`course_utils.data.load_imdb()`: IMDb online, the review sentences offline) and the
+same quick rule (`quick_mode`, sizes from `preset`), as a script for bigger machines:
 
     python -m course_utils.finetune --quick                      # one device
-    torchrun --nproc_per_node 4 -m course_utils.finetune         # 4 GPUs, PyTorch DDP
-    torchrun --nnodes 2 --nproc_per_node 8 --rdzv-endpoint HOST:29500 -m course_utils.finetune
-    accelerate launch -m course_utils.finetune                   # works too
+    torchrun --nproc_per_node 4 -m course_utils.finetune --full  # 4 GPUs, PyTorch DDP
+    accelerate launch --num_processes 4 -m course_utils.finetune --full   # works too
 
-Nothing changes between these: when the launcher sets WORLD_SIZE > 1, the script joins
+Several machines: run the same line on every node, with the same rendezvous id and the
+first node's address as the endpoint; the c10d rendezvous then numbers the processes so
+that exactly one of them is rank 0 (without `--rdzv-backend c10d --rdzv-id`, torchrun's
+default static rendezvous makes every node believe it holds ranks 0..7):
+
+    torchrun --nnodes 2 --nproc_per_node 8 --rdzv-backend c10d --rdzv-id imdb-1 \
+        --rdzv-endpoint NODE0:29500 -m course_utils.finetune --full
+
+Every node needs the course's cache (COURSE_CACHE_DIR) and `--output-dir` on a shared
+filesystem, or the data and checkpoint fetched beforehand on each node
+(`python -m course_utils.prepare`, or one quick run). Rank 0 alone decides which checkpoint
+(hub model or offline stand-in) and which data (IMDb or the review sentences) are used and
+broadcasts both, with the exact training/validation/test reviews, so the ranks can never
+disagree even when a node's network or cache differs.
+
+Nothing else changes between these: when the launcher sets WORLD_SIZE > 1, the script joins
 the process group (NCCL on CUDA, gloo on CPU), shards the training data with a
 DistributedSampler and wraps the model in DistributedDataParallel. Only rank 0 prints
 progress and saves the model; every rank prints one "[rank r/w] finished" line.
-Quick mode (COURSE_QUICK=1, or the default on a CPU when COURSE_QUICK is unset) trains on a small subset with
-short sequences; --full asks for the book's setup (35k/5k/10k reviews, up to 512 tokens).
+Quick mode (COURSE_QUICK=1, or the default on any device but CUDA when COURSE_QUICK is unset)
+trains on a small subset with short sequences; --full asks for the book's setup (35k/5k/10k
+reviews, up to 512 tokens).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import math
 import os
 import time
@@ -30,27 +45,79 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from .environment import cache_dir, get_device, quiet_hf_logs, seed_everything
+from .environment import cache_dir, get_device, mixed_precision, quiet_hf_logs, seed_everything
 
 BOOK_SPLIT = (35_000, 5_000, 10_000)  # train / validation / test, as in the book
-# quick mode makes few optimizer steps, so it takes bigger ones than the book's 5e-5
-QUICK = {"train_size": 192, "valid_size": 64, "test_size": 192, "max_length": 48, "lr": 1e-4}  # as notebook 05
-FULL = {"train_size": BOOK_SPLIT[0], "valid_size": BOOK_SPLIT[1], "test_size": BOOK_SPLIT[2], "max_length": 512, "lr": 5e-5}
+WEIGHT_DECAY = 0.01  # AdamW's decay on the weight matrices (biases and LayerNorm: none), loop and Trainer alike
+# Sizes per data source, chosen from measurements (notebook 05 explains them). Quick mode makes
+# few optimizer steps, so it takes bigger ones than the book's 5e-5.
+PRESETS = {
+    # 50,000 IMDb reviews (median ~230 tokens): the book's setup
+    ("full", "imdb"): {"train_size": 35_000, "valid_size": 5_000, "test_size": 10_000, "max_length": 512,
+                       "batch_size": 16, "learning_rate": 5e-5, "epochs": 3},
+    # real DistilBERT on real IMDb on a 2-core CPU: about 5 minutes of training (measured speed)
+    ("quick", "imdb"): {"train_size": 500, "valid_size": 200, "test_size": 1_000, "max_length": 256,
+                        "batch_size": 16, "learning_rate": 5e-5, "epochs": 2},
+    # ~10,000 review sentences (median 26 tokens, longest 79): all of them
+    ("full", "review-sentences"): {"train_size": 7_000, "valid_size": 1_000, "test_size": 2_000, "max_length": 128,
+                                   "batch_size": 32, "learning_rate": 5e-5, "epochs": 3},
+    # the stand-in encoder on a 2-core CPU: about a minute and a half per training run (measured)
+    ("quick", "review-sentences"): {"train_size": 1_200, "valid_size": 500, "test_size": 2_000, "max_length": 64,
+                                    "batch_size": 32, "learning_rate": 1e-4, "epochs": 2},
+}
+PRESETS[("full", "generated")] = PRESETS[("full", "review-sentences")]  # templated reviews: unit tests only
+PRESETS[("quick", "generated")] = PRESETS[("quick", "review-sentences")]
+
+
+def quick_mode(device: torch.device) -> bool:
+    """COURSE_QUICK decides ("1" or "0"); unset, quick mode everywhere but on CUDA.
+
+    A CPU needs hours for the full setup, and Apple MPS GPUs too (and memory for 512-token
+    batches), so only CUDA defaults to the book's full setup.
+    """
+    return os.environ.get("COURSE_QUICK", "0" if device.type == "cuda" else "1").strip() == "1"
+
+
+def preset(quick: bool, source: str) -> dict:
+    """The sizes, sequence length, batch size, learning rate and epochs for a mode and data source."""
+    key = ("quick" if quick else "full", source)
+    if key not in PRESETS:
+        raise ValueError(f"no preset for data source {source!r}; expected one of 'imdb', 'review-sentences', 'generated'.")
+    return dict(PRESETS[key])
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float = WEIGHT_DECAY) -> list[dict]:
+    """AdamW parameter groups: weight decay on weights, none on biases and LayerNorm parameters.
+
+    The same rule as the Trainer's `get_decay_parameter_names`: pulling a bias or a LayerNorm
+    gain towards 0 does not regularise anything, it only distorts the pre-trained model.
+    """
+    no_decay = set()
+    for module_name, module in model.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            if isinstance(module, torch.nn.LayerNorm) or name == "bias":
+                no_decay.add(f"{module_name}.{name}" if module_name else name)
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    return [
+        {"params": [p for name, p in named if name not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for name, p in named if name in no_decay], "weight_decay": 0.0},
+    ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options; unset sizes come from the quick or full preset."""
+    """Command-line options; unset sizes come from the quick or full preset of the data source."""
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.finetune",
-        description="Fine-tune DistilBERT for IMDb sentiment classification (single device or DDP).",
+        description="Fine-tune DistilBERT for movie-review sentiment classification (single device or DDP).",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small subset, short sequences (default on CPU or with COURSE_QUICK=1)")
+    mode.add_argument("--quick", action="store_true", help="small subset, short sequences (default unless CUDA, or COURSE_QUICK=1)")
     mode.add_argument("--full", action="store_true", help="the book's setup: 35k/5k/10k reviews, up to 512 tokens")
     parser.add_argument("--checkpoint", default="distilbert-base-uncased", help="hub name or local folder (offline: a stand-in)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16, help="per process")
-    parser.add_argument("--lr", type=float, help="peak learning rate (quick: 1e-4, full: the book's 5e-5)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, help="per process")
+    parser.add_argument("--lr", type=float, help="peak learning rate (full mode: the book's 5e-5)")
+    parser.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY, help="AdamW decay on weight matrices")
     parser.add_argument("--warmup-ratio", type=float, default=0.1, help="share of the steps with a rising learning rate")
     parser.add_argument("--max-grad-norm", type=float, default=1.0)
     parser.add_argument("--max-length", type=int, help="tokens per review after truncation")
@@ -58,23 +125,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--valid-size", type=int)
     parser.add_argument("--test-size", type=int)
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (smoke tests)")
-    parser.add_argument("--generated", type=int, metavar="N", help="use N generated reviews instead of IMDb")
+    parser.add_argument("--generated", type=int, metavar="N", help="use N generated reviews instead of IMDb (tests)")
     parser.add_argument("--output-dir", type=Path, help="where rank 0 saves the model (default: <cache>/models/distilbert-imdb)")
     parser.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     parser.add_argument("--seed", type=int, default=123)
     return parser.parse_args(argv)
 
 
-def resolve_settings(args: argparse.Namespace, device: torch.device) -> argparse.Namespace:
-    """Fill unset sizes from the quick preset (CPU, COURSE_QUICK=1, --quick) or the full one."""
-    # the notebook's rule: COURSE_QUICK decides, and without it quick mode is the CPU default
-    default = "1" if device.type == "cpu" else "0"
-    quick = args.quick or (not args.full and os.environ.get("COURSE_QUICK", default) == "1")
-    preset = QUICK if quick else FULL
-    for key, value in preset.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+_OPTION_OF = {"learning_rate": "lr"}  # preset key -> argparse name where they differ
+
+
+def resolve_settings(args: argparse.Namespace, device: torch.device, source: str = "imdb") -> argparse.Namespace:
+    """Fill unset options from the preset of the mode (--quick/--full, else quick_mode) and the data source."""
+    quick = args.quick or (not args.full and quick_mode(device))
+    for key, value in preset(quick, source).items():
+        option = _OPTION_OF.get(key, key)
+        if getattr(args, option) is None:
+            setattr(args, option, value)
     args.mode = "quick" if quick else "full"
+    args.source = source
     args.output_dir = args.output_dir or cache_dir() / "models" / "distilbert-imdb"
     return args
 
@@ -94,6 +163,15 @@ def init_distributed() -> tuple[int, int, torch.device]:
     return rank, world_size, device
 
 
+def from_rank0(value, world_size: int):
+    """Rank 0's `value` on every rank (any picklable object): one decision for all processes."""
+    if world_size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 class ReviewDataset(Dataset):
     """Tokenised reviews (lists of ids, unpadded) and their labels."""
 
@@ -109,36 +187,37 @@ class ReviewDataset(Dataset):
         return item
 
 
-def load_splits(args: argparse.Namespace, rank: int, world_size: int):
-    """The train/validation/test tables: the book's slices, scaled down if the data is smaller."""
-    from . import data
-
-    def load():
-        if args.generated:
-            return data.generate_reviews(args.generated, seed=args.seed)
-        return data.load_imdb(progress=rank == 0)
-
-    if world_size > 1 and rank != 0:
-        dist.barrier()  # rank 0 downloads and caches first; the others then read its cache
-        with contextlib.redirect_stdout(io.StringIO()):
-            df = load()
-    else:
-        df = load()
-        if world_size > 1:
-            dist.barrier()
-    sizes = [args.train_size, args.valid_size, args.test_size]
+def split_table(df, sizes: list[int]) -> list[tuple[list[str], list[int]]]:
+    """The book's consecutive train/validation/test slices, scaled down in proportion if the table is smaller."""
     if sum(sizes) > len(df):  # e.g. full mode on the generated reviews: keep the proportions
         scale = len(df) / sum(sizes)
         sizes = [max(1, int(size * scale)) for size in sizes]
-    train_end, valid_end = sizes[0], sizes[0] + sizes[1]
-    return df.iloc[:train_end], df.iloc[train_end:valid_end], df.iloc[valid_end:valid_end + sizes[2]]
+    bounds = [0, sizes[0], sizes[0] + sizes[1], sum(sizes)]
+    return [(df["review"].iloc[a:b].tolist(), df["sentiment"].iloc[a:b].astype(int).tolist())
+            for a, b in zip(bounds, bounds[1:])]
 
 
-def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16 on CUDA; None (full precision) elsewhere."""
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def load_source(args: argparse.Namespace, progress: bool):
+    """The review table: IMDb online, the review sentences offline, or N generated reviews (--generated)."""
+    from . import data
+
+    if args.generated:
+        df = data.generate_reviews(args.generated, seed=args.seed)
+        df.attrs["source"] = "generated"
+        return df
+    return data.load_imdb(progress=progress)
+
+
+def checkpoint_on_this_node(source: str, rank: int) -> str:
+    """Check that rank 0's checkpoint exists here too (a local folder must be on a shared filesystem)."""
+    looks_local = os.path.isabs(source) or source.startswith(".")
+    if looks_local and not Path(source).is_dir():
+        raise FileNotFoundError(
+            f"[rank {rank}] rank 0 chose the local checkpoint folder {source}, which this machine does not have. "
+            "Put the course's cache on a shared filesystem (COURSE_CACHE_DIR), or run "
+            "`python -m course_utils.prepare` on every node before launching."
+        )
+    return source
 
 
 @torch.no_grad()
@@ -168,23 +247,38 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     rank, world_size, device = init_distributed()
-    args = resolve_settings(args, device)
     is_main = rank == 0
     say = print if is_main else (lambda *a, **k: None)
     quiet_hf_logs()
     seed_everything(args.seed)
-    say(f"mode: {args.mode}, device: {device.type}, processes: {world_size}, "
-        f"train/valid/test <= {args.train_size}/{args.valid_size}/{args.test_size}, max_length: {args.max_length}")
 
-    train_df, valid_df, test_df = load_splits(args, rank, world_size)
-    with contextlib.redirect_stdout(io.StringIO()) if not is_main else contextlib.nullcontext():
-        source = checkpoint(args.checkpoint)  # the offline notice, printed once by rank 0
+    # Rank 0 alone looks at the network and the caches: it picks the data and the checkpoint,
+    # and every other rank receives exactly its choice (and its reviews) instead of deciding again.
+    splits = source = None
+    if is_main:
+        df = load_source(args, progress=True)
+        data_source = df.attrs.get("source", "imdb")
+        args = resolve_settings(args, device, data_source)
+        splits = split_table(df, [args.train_size, args.valid_size, args.test_size])
+        source = checkpoint(args.checkpoint)  # the offline notice, printed once
+    data_source, splits, source = from_rank0((args.source if is_main else None, splits, source), world_size)
+    if not is_main:
+        args = resolve_settings(args, device, data_source)
+        source = checkpoint_on_this_node(source, rank)
+    say(f"mode: {args.mode}, data: {data_source}, device: {device.type}, processes: {world_size}, "
+        f"train/valid/test: {'/'.join(str(len(labels)) for _, labels in splits)}, max_length: {args.max_length}")
+
+    # rank 0 downloads (hub model) or builds first; then the others read the same files
+    if world_size > 1 and not is_main:
+        dist.barrier()
     tokenizer = AutoTokenizer.from_pretrained(source)
+    torch.manual_seed(args.seed)  # the same new classification head on every rank
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2).to(device)
+    if world_size > 1 and is_main:
+        dist.barrier()
 
-    def dataset(df) -> ReviewDataset:
-        return ReviewDataset(tokenizer(list(df["review"]), truncation=True, max_length=args.max_length), df["sentiment"])
-
-    train_set, valid_set, test_set = dataset(train_df), dataset(valid_df), dataset(test_df)
+    train_set, valid_set, test_set = (
+        ReviewDataset(tokenizer(texts, truncation=True, max_length=args.max_length), labels) for texts, labels in splits)
     collate = DataCollatorWithPadding(tokenizer)  # pads each batch to its own longest review
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed) if world_size > 1 else None
     generator = torch.Generator().manual_seed(args.seed)
@@ -196,14 +290,12 @@ def main(argv: list[str] | None = None) -> int:
 
     valid_loader, test_loader = shard(valid_set), shard(test_set)
 
-    torch.manual_seed(args.seed)  # the same new classification head on every rank
-    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2).to(device)
     unwrapped = model  # evaluation and saving use the plain module: no DDP collectives there
+    optimizer = torch.optim.AdamW(parameter_groups(unwrapped, args.weight_decay), lr=args.lr)
     if world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    dtype = autocast_dtype(device, enabled=not args.no_amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    dtype = None if args.no_amp else mixed_precision(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)  # only float16 needs loss scaling
     steps_per_epoch = len(train_loader)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:

@@ -1,8 +1,9 @@
 """Re-execute notebooks in place in the canonical offline environment (`make outputs`).
 
-Outputs of cells tagged `nbval-ignore-output` (generated text, timings, accuracy
-of a run) are stripped afterwards, so no committed notebook shows stand-in results
-and the stored outputs are exactly what `pytest --nbval` compares.
+Outputs of cells tagged `nbval-ignore-output` (timings, device-dependent results) are
+stripped afterwards, and so is the notebook's ipywidgets state (progress bars), so the
+stored outputs are exactly what `pytest --nbval` compares
+(tests/test_notebook_hygiene.py checks it).
 
     python scripts/make_outputs.py                 # every notebook
     python scripts/make_outputs.py notebooks/01_self_attention.ipynb
@@ -29,6 +30,8 @@ def all_notebooks() -> list[Path]:
 
 
 def strip_ignored_outputs(nb: nbformat.NotebookNode) -> int:
+    # ipywidgets state (tqdm progress bars: values, losses, timings of this one run) is never committed
+    nb.metadata.pop("widgets", None)
     stripped = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps of an older run, if any

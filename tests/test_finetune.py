@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+import course_utils
 from course_utils import finetune
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,14 +50,34 @@ def test_two_process_ddp_run_finishes_and_saved_model_reloads(tmp_path):
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
-def test_presets_and_precision():
-    args = finetune.resolve_settings(finetune.parse_args(["--max-length", "100"]), torch.device("cpu"))
-    assert args.mode == "quick" and args.max_length == 100 and args.train_size == finetune.QUICK["train_size"]
-    args = finetune.resolve_settings(finetune.parse_args(["--full"]), torch.device("cpu"))
+def test_presets_follow_mode_and_data_source():
+    args = finetune.resolve_settings(finetune.parse_args(["--max-length", "100"]), torch.device("cpu"), "review-sentences")
+    quick = finetune.preset(True, "review-sentences")
+    assert args.mode == "quick" and args.max_length == 100 and args.train_size == quick["train_size"]
+    assert args.lr == quick["learning_rate"] and args.epochs == quick["epochs"]
+    args = finetune.resolve_settings(finetune.parse_args(["--full"]), torch.device("cpu"), "imdb")
     assert args.mode == "full" and (args.train_size, args.valid_size, args.test_size) == finetune.BOOK_SPLIT
-    assert args.max_length == 512 and args.lr == 5e-5
-    assert finetune.autocast_dtype(torch.device("cpu")) is None  # no autocast on CPU
-    assert finetune.autocast_dtype(torch.device("cuda"), enabled=False) is None
+    assert args.max_length == 512 and args.lr == 5e-5 and args.epochs == 3
+    # quick mode on real IMDb uses longer sequences than on the short review sentences
+    assert finetune.preset(True, "imdb")["max_length"] > finetune.preset(True, "review-sentences")["max_length"]
+    with pytest.raises(ValueError, match="no preset for data source"):
+        finetune.preset(True, "wikipedia")
+
+
+def test_weight_decay_groups_match_the_trainer():
+    from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=16, num_labels=2))
+    decay, no_decay = finetune.parameter_groups(model, 0.01)
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert decayed and all(not name.endswith("bias") and "LayerNorm" not in name for name in decayed)
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    args = TrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    assert decayed == set(Trainer(model=model, args=args).get_decay_parameter_names(model))
 
 
 def test_single_process_run_in_process(tmp_path, monkeypatch, capsys):
@@ -69,13 +91,36 @@ def test_single_process_run_in_process(tmp_path, monkeypatch, capsys):
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
 
 
-def test_course_quick_decides_and_defaults_to_quick_on_cpu(monkeypatch):
+def test_course_quick_decides_and_defaults_to_quick_unless_cuda(monkeypatch):
     def mode(device: str) -> str:
-        return finetune.resolve_settings(finetune.parse_args([]), torch.device(device)).mode
+        return finetune.resolve_settings(finetune.parse_args([]), torch.device(device), "imdb").mode
 
     monkeypatch.setenv("COURSE_QUICK", "0")
-    assert mode("cpu") == "full"
+    assert mode("cpu") == "full" and mode("mps") == "full"
     monkeypatch.setenv("COURSE_QUICK", "1")
     assert mode("cuda") == "quick"
     monkeypatch.delenv("COURSE_QUICK")
-    assert mode("cpu") == "quick" and mode("cuda") == "full"
+    assert mode("cpu") == "quick" and mode("mps") == "quick" and mode("cuda") == "full"
+
+
+def test_rank0_checkpoint_folder_must_exist_on_other_nodes(tmp_path):
+    assert finetune.checkpoint_on_this_node("distilbert-base-uncased", 1) == "distilbert-base-uncased"
+    assert finetune.checkpoint_on_this_node(str(tmp_path), 1) == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="shared filesystem"):
+        finetune.checkpoint_on_this_node(str(tmp_path / "missing"), 3)
+
+
+def test_mixed_precision_bf16_only_where_native(monkeypatch):
+    asked = []
+
+    def t4(including_emulation=True):  # a T4/V100: bfloat16 only through (slow) emulation
+        asked.append(including_emulation)
+        return including_emulation
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", t4)
+    assert course_utils.mixed_precision(torch.device("cuda")) == torch.float16  # fp16 + GradScaler
+    assert asked == [False]
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # A100, H100
+    assert course_utils.mixed_precision(torch.device("cuda", 0)) == torch.bfloat16
+    assert course_utils.mixed_precision(torch.device("cpu")) is None
+    assert course_utils.mixed_precision(torch.device("mps")) is None
