@@ -6,8 +6,9 @@
 
 No offline variable is set, so `course_utils.checkpoint()` probes the hub and returns hub
 names, `from_pretrained` downloads full-size checkpoints into a fresh Hugging Face cache,
-and `load_imdb()` downloads and verifies the archive into a fresh course cache: what a
-learner with internet gets on a CPU in quick mode. Outputs are not compared (replica
+and `load_imdb()` downloads and verifies the archive into a fresh course cache (holding
+only what `make lab` prepares: the review-sentence tables): what a learner with internet
+gets on a CPU in quick mode. Outputs are not compared (replica
 weights are random); every assert in the notebooks must hold. Two cells are added around
 each notebook (not saved anywhere): the first records what `checkpoint()` and
 `load_imdb()` return, the last asserts that every checkpoint was a hub name and every
@@ -151,6 +152,18 @@ def _write_report(path: Path | None, results: list[dict], hub) -> None:
         path.write_text(json.dumps({"results": results, "requests": requests}, indent=1), encoding="utf-8")
 
 
+def _prepare_course_cache(course_cache: Path) -> None:
+    """The fresh course cache as `make lab` leaves it: course_utils.prepare's VADER tables, nothing else.
+
+    A learner's `make lab` fetches them with pip once; the rehearsal copies the prepared
+    folder instead, so the kernels never need the package index (only 127.0.0.1).
+    """
+    from course_utils import data
+
+    data.prepare_vader(offline=False)  # fast when prepared; else pip, as `make prepare`
+    shutil.copytree(data.vader_dir(), course_cache / "vader")
+
+
 def _start_local_hub(work: Path):
     from tests.online.hub import LocalHub
     from tests.online.imdb_replica import ARCHIVE_NAME, build_imdb_replica
@@ -181,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.real:
             hub, imdb = _start_local_hub(work)
+        _prepare_course_cache(work / "course")
         os.environ.clear()
         os.environ.update(_environment(work, hub.url if hub else None, imdb))
         for path in paths:
