@@ -101,7 +101,7 @@ def _first_line(source: str) -> str:
     return (lines[0] if lines else source.strip())[:100]
 
 
-def run_notebook(path: Path, work: Path) -> dict:
+def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
     """Execute one notebook copy in `work`; return its time, CPU time, summary and errors."""
     import nbformat
     from nbclient import NotebookClient
@@ -122,6 +122,10 @@ def run_notebook(path: Path, work: Path) -> dict:
     except Exception as error:  # a cell timeout or a dead kernel stops the notebook
         errors.append({"cell": "execution", "code": "", "error": f"{type(error).__name__}: {error}"[:600]})
     seconds = time.perf_counter() - start
+    if executed is not None:  # the executed copy, outputs included, for reading what happened
+        target = executed / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, target)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="use the real hub and IMDb server (needs internet)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (caches, executed copies)")
     parser.add_argument("--report", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--executed", type=Path, help="save the executed notebooks (with outputs) in this folder")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or all_notebooks()
 
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.clear()
         os.environ.update(_environment(work, hub.url if hub else None, imdb))
         for path in paths:
-            result = run_notebook(path, work)
+            result = run_notebook(path, work, args.executed)
             results.append(result)
             cpu = (result["summary"] or {}).get("cpu_s")
             status = "ok" if not result["errors"] else f"FAILED ({len(result['errors'])} errors)"
