@@ -2,6 +2,8 @@
 #   make lab      set up .venv (once) and open JupyterLab on notebooks/
 #   make test     set up .venv (once) and run every test and notebook, offline
 #   make outputs  re-execute every notebook in the canonical offline environment
+#   make test-browser  run every notebook in JupyterLab in Chromium (tests/browser)
+#   make test-latest   the whole suite with the newest release of every requirement (.venv-latest)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.installed
 KERNEL := transformers-course
 WORKERS ?= 2
 
-.PHONY: setup prepare lab test outputs benchmark clean test-online-rehearsal test-online
+.PHONY: setup prepare lab test outputs benchmark clean test-online-rehearsal test-online test-browser test-latest
 
 setup: prepare
 
@@ -30,8 +32,22 @@ lab: $(STAMP)
 	-$(BIN)/python -m course_utils.prepare
 	$(BIN)/jupyter lab notebooks/
 
+# The browser tests run after the others, on their own: their kernels must not compete with nbval's.
+# Without a Chromium they are skipped with one line, unless COURSE_REQUIRE_BROWSER=1 (CI).
 test: prepare
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -m "not browser"
+	@if [ "$$COURSE_REQUIRE_BROWSER" = 1 ] || $(BIN)/python -m tests.browser.chromium >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory test-browser; \
+	else \
+		echo "make test: browser tests SKIPPED: no Chromium found (install one, see README 'Browser tests'; or set COURSE_CHROMIUM)"; \
+	fi
+
+test-browser: prepare
+	$(BIN)/python -m pytest -p no:xdist -m browser tests/browser
+
+# Maintainers, before bumping pins: newest releases of every requirement but torch, whole suite.
+test-latest: prepare
+	$(PYTHON) scripts/latest_lane.py
 
 outputs: prepare
 	$(BIN)/python scripts/make_outputs.py

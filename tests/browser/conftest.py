@@ -46,6 +46,7 @@ class Lab:
     url: str
     token: str
     root: Path
+    pid: int
 
     def api(self, method: str, path: str) -> object:
         """Call the Jupyter server's REST API."""
@@ -55,10 +56,31 @@ class Lab:
             body = response.read()
         return json.loads(body) if body else None
 
+    def kernel_cpu_seconds(self) -> float:
+        """CPU time (user + system) the running kernels have used so far."""
+        total = 0.0
+        for process in psutil.Process(self.pid).children(recursive=True):
+            try:
+                if "ipykernel" in " ".join(process.cmdline()):
+                    total += sum(process.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
     def shutdown_kernels(self) -> None:
         """Stop every kernel, so one notebook's kernel does not compete with the next for the CPU."""
         for kernel in self.api("GET", "kernels"):
             self.api("DELETE", f"kernels/{kernel['id']}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Wall and kernel CPU time per notebook (recorded as user properties, so they survive pytest-xdist)."""
+    timings = [(report.nodeid, value) for reports in terminalreporter.stats.values() for report in reports
+               for key, value in getattr(report, "user_properties", ()) if key == "browser_timing"]
+    if timings:
+        terminalreporter.section("browser tests: wall time and kernel CPU time per notebook")
+        for nodeid, (wall, cpu) in sorted(timings):
+            terminalreporter.write_line(f"{wall:7.1f} s wall {cpu:7.1f} s kernel CPU  {nodeid.split('::')[-1]}")
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +175,7 @@ def lab(chromium) -> Lab:
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    server = Lab(f"http://127.0.0.1:{port}", token, root)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, process.pid)
     try:
         deadline = time.monotonic() + 60
         while True:

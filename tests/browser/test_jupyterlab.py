@@ -102,15 +102,19 @@ def screenshot(page, name: str) -> list[Path]:
     return parts
 
 
-def cell_sources(path: Path) -> list[str]:
-    return [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+def cell_sources(lab, path: str) -> list[str]:
+    """The code cells of the server's copy of `path` (the repository's may change while the tests run)."""
+    notebook = nbformat.read(lab.root / path, as_version=4)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
 
 
 @pytest.fixture
-def lab_page(page, lab):
+def lab_page(request, page, lab):
     """A page on the server; the network outside 127.0.0.1 is cut; the kernels are stopped afterwards."""
     page.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    start = time.monotonic()
     yield page
+    request.node.user_properties.append(("browser_timing", (time.monotonic() - start, lab.kernel_cpu_seconds())))
     lab.shutdown_kernels()
 
 
@@ -127,7 +131,7 @@ def test_notebook_runs_in_jupyterlab(lab_page, lab, notebook):
     assert state["counts"] == list(range(1, len(state["counts"]) + 1)), (
         f"{path}: not every cell ran once, in order, in this run: execution counts {state['counts']}")
 
-    sources = cell_sources(notebook)
+    sources = cell_sources(lab, path)
     cells = page.locator(".jp-Notebook .jp-Cell.jp-CodeCell")
     assert cells.count() == len(sources), f"{path}: {cells.count()} code cells rendered, {len(sources)} in the file"
     for index, source in enumerate(sources):
@@ -158,7 +162,7 @@ def test_solutions_exercises_answer_correct(lab_page, lab):
     lines = output_lines(page)
     committed = sum(
         str(output.get("text", "")).count("✅")
-        for cell in nbformat.read(SOLUTIONS, as_version=4).cells if cell.cell_type == "code"
+        for cell in nbformat.read(lab.root / path, as_version=4).cells if cell.cell_type == "code"
         for output in cell.get("outputs", [])
     )
     passed = [line for line in lines if line.startswith("✅")]
