@@ -190,9 +190,9 @@ def download(
     target: str | Path,
     sha256: str | None = None,
     progress: bool = True,
-    timeout: float = READ_TIMEOUT_S,
-    min_rate: float = MIN_RATE,
-    rate_window: float = RATE_WINDOW_S,
+    timeout: float | None = None,
+    min_rate: float | None = None,
+    rate_window: float | None = None,
 ) -> Path:
     """Download `url` to `target`, resumable, with a progress bar, verified against `sha256`.
 
@@ -200,8 +200,12 @@ def download(
     complete and verified. If a run is interrupted (Ctrl-C, SIGKILL, a dropped connection,
     a server slower than `min_rate` bytes/s over `rate_window` s, no data for `timeout` s),
     the next run resumes with an HTTP Range request where the server supports it.
-    Concurrent calls for the same `target` wait for each other (file_lock).
+    Concurrent calls for the same `target` wait for each other (file_lock). Unset limits
+    come from READ_TIMEOUT_S, MIN_RATE and RATE_WINDOW_S.
     """
+    timeout = READ_TIMEOUT_S if timeout is None else timeout
+    min_rate = MIN_RATE if min_rate is None else min_rate
+    rate_window = RATE_WINDOW_S if rate_window is None else rate_window
     target = Path(target)
     expected = checksum_setting(sha256, "the expected checksum") if sha256 else None
     with file_lock(target), os_errors_explained(target, "the download"):
@@ -258,7 +262,7 @@ def _fetch(url: str, partial: Path, progress: bool, timeout: float, min_rate: fl
             window_start, window_bytes = time.monotonic(), 0
             while True:
                 try:
-                    chunk = response.read(1 << 16)
+                    chunk = response.read1(1 << 16)  # what has arrived: read() would wait for 64 KiB
                 except (TimeoutError, socket.timeout) as error:
                     raise DataError(f"the download of {url} stalled: no data for {timeout:g} s after "
                                     f"{received:,} bytes (timeout). The part is kept in {partial}; run "
@@ -295,9 +299,9 @@ def _fetch(url: str, partial: Path, progress: bool, timeout: float, min_rate: fl
 def read_archive(
     archive: str | Path | bytes,
     wanted: Callable[[str], bool],
-    max_members: int = MAX_MEMBERS,
-    max_member_bytes: int = MAX_REVIEW_BYTES,
-    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_members: int | None = None,
+    max_member_bytes: int | None = None,
+    max_total_bytes: int | None = None,
     name: str | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (member name, bytes) of the regular-file members of a .tar(.gz) for which `wanted(name)`.
@@ -306,8 +310,12 @@ def read_archive(
     refused (ArchiveError) if it holds a link, device, pipe, sparse or unknown member, a
     NUL in a name, a wanted name twice, more than `max_members` members, a wanted member
     over `max_member_bytes` or members over `max_total_bytes` in all (archive bombs are
-    caught from their headers, before anything is decompressed).
+    caught from their headers, before anything is decompressed). Unset caps come from
+    MAX_MEMBERS, MAX_REVIEW_BYTES and MAX_TOTAL_BYTES.
     """
+    max_members = MAX_MEMBERS if max_members is None else max_members
+    max_member_bytes = MAX_REVIEW_BYTES if max_member_bytes is None else max_member_bytes
+    max_total_bytes = MAX_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
     label = name or (str(archive) if not isinstance(archive, bytes) else "the archive")
 
     def refuse(reason: str) -> ArchiveError:
@@ -323,29 +331,30 @@ def read_archive(
                 count += 1
                 if count > max_members:
                     raise refuse(f"has more than {max_members:,} members (an archive bomb?)")
+                shown = repr(member.name[:60] + ("..." if len(member.name) > 60 else ""))
                 if "\x00" in member.name:
-                    raise refuse(f"has a member name with a NUL byte ({member.name!r})")
+                    raise refuse(f"has a member name with a NUL byte ({shown})")
                 if member.name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", member.name):
-                    raise refuse(f"has a member with an absolute path or '..' ({member.name!r})")
+                    raise refuse(f"has a member with an absolute path or '..' ({shown})")
                 if member.sparse is not None or member.type == tarfile.GNUTYPE_SPARSE:
-                    raise refuse(f"has a sparse member ({member.name!r})")
+                    raise refuse(f"has a sparse member ({shown})")
                 if member.issym() or member.islnk():
-                    raise refuse(f"has a link member ({member.name!r} -> {member.linkname!r})")
+                    raise refuse(f"has a link member ({shown})")
                 if member.isdir():
                     continue
                 if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE):
-                    raise refuse(f"has a member that is not a regular file ({member.name!r}: a device, "
-                                 "pipe or unknown type)")
+                    raise refuse(f"has a member that is not a regular file ({shown}: a device, pipe or "
+                                 "unknown type)")
                 total += member.size
                 if total > max_total_bytes:
                     raise refuse(f"holds more than {max_total_bytes:,} bytes (an archive bomb?)")
                 if not wanted(member.name):
                     continue
                 if member.size > max_member_bytes:
-                    raise refuse(f"has a member of {member.size:,} bytes ({member.name!r}), more than "
+                    raise refuse(f"has a member of {member.size:,} bytes ({shown}), more than "
                                  f"the {max_member_bytes:,} allowed")
                 if member.name in seen:
-                    raise refuse(f"has the member {member.name!r} twice")
+                    raise refuse(f"has the member {shown} twice")
                 seen.add(member.name)
                 payload = tar.extractfile(member).read(member.size)
                 if len(payload) != member.size:
@@ -398,7 +407,8 @@ def validate_table(df: pd.DataFrame, source: str = "the review table") -> pd.Dat
         raise TableError(f"{source} is empty. If it is a cached file, delete it and run again to rebuild it.")
     labels = set(pd.unique(df["sentiment"]))
     if not labels <= {0, 1}:
-        raise TableError(f"{source} has sentiment labels {sorted(labels)}; only 0 (negative) and 1 (positive) are allowed.")
+        raise TableError(f"{source} has sentiment labels {sorted(labels, key=str)}; only 0 (negative) and 1 "
+                         "(positive) are allowed. If it is a cached file, delete it and run again to rebuild it.")
     if df["review"].isna().any():
         raise TableError(f"{source} has rows without a review; delete it and run again to rebuild it.")
     return df.loc[:, list(COLUMNS)].astype({"review": str, "sentiment": "int64"}).reset_index(drop=True)
@@ -529,9 +539,9 @@ def parse_ground_truth(payload: bytes, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "score", "text"])
 
 
-def _build_vader_tables(staging: Path) -> None:
+def _build_vader_tables(staging: Path, offline: bool | None = None) -> None:
     """Write the four VADER tables (id, score, text) as CSV into `staging`, from the verified sdist."""
-    sdist = fetch_vader_sdist()
+    sdist = fetch_vader_sdist(offline)
     inner = dict(read_archive(sdist, VADER_INNER.__eq__, max_members=1_000, max_member_bytes=64 << 20,
                               max_total_bytes=256 << 20))
     if VADER_INNER not in inner:
@@ -550,9 +560,13 @@ def _build_vader_tables(staging: Path) -> None:
         df.to_csv(staging / f"{kind}.csv", index=False, encoding="utf-8")
 
 
-def prepare_vader() -> Path:
-    """Fetch (pip), verify and cache the VADER tables once; return their folder (fast when cached)."""
-    return _cache.cached_build(vader_dir() / VADER_TABLES, _build_vader_tables, "the review-sentence tables")
+def prepare_vader(offline: bool | None = None) -> Path:
+    """Fetch (pip), verify and cache the VADER tables once; return their folder (fast when cached).
+
+    `offline=False` fetches even when COURSE_OFFLINE/HF_HUB_OFFLINE are set (setup time).
+    """
+    return _cache.cached_build(vader_dir() / VADER_TABLES, lambda staging: _build_vader_tables(staging, offline),
+                               "the review-sentence tables")
 
 
 def load_vader(kind: str = "movie") -> pd.DataFrame:

@@ -14,7 +14,7 @@ def review_sentences() -> str:
     """The real-text set (VADER data, fetched with pip): the offline replacement of IMDb."""
     from . import data
 
-    folder = data.prepare_vader()
+    folder = data.prepare_vader(offline=False)  # setup is when the network is used, whatever the offline switches say
     df = data.load_review_sentences()
     return (f"review sentences: {len(df):,} of {df.attrs['rated']:,} Rotten Tomatoes sentences "
             f"(clearly rated) ready in {folder}")
