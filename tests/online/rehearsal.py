@@ -23,6 +23,7 @@ files go to one temporary folder that is removed at the end (--keep keeps it).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -106,7 +107,8 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
+    version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]  # which edit of the notebook ran
+    nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     original = len(nb.cells)
     nb.cells.insert(0, nbformat.v4.new_code_cell(RECORD_CELL))
     nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL))
@@ -145,7 +147,7 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
                     pass  # reported below as "no summary printed"
     if summary is None and not errors:
         errors.append({"cell": "added check cell", "code": "", "error": "no summary printed"})
-    return {"notebook": str(path.relative_to(ROOT)), "seconds": seconds, "cells": original,
+    return {"notebook": str(path.relative_to(ROOT)), "sha256": version, "seconds": seconds, "cells": original,
             "summary": summary, "errors": errors}
 
 
