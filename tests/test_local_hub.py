@@ -284,3 +284,16 @@ def test_rehearsal_cells_catch_a_checkpoint_that_went_offline(monkeypatch, capsy
     data.load_imdb()
     with pytest.raises(AssertionError, match="generated"):
         exec(rehearsal.CHECK_CELL, namespace)
+
+
+def test_only_the_named_learned_weights_assert_may_fail_in_the_rehearsal():
+    from tests.online import rehearsal
+
+    (notebook, cell_id), line = next(iter(rehearsal.NEEDS_LEARNED_WEIGHTS.items()))
+    cell = {"id": cell_id}
+    failed = {"ename": "AssertionError", "traceback": ["\x1b[0;31m----> 9\x1b[0m " + line + " and more"]}
+    assert rehearsal._needs_learned_weights(notebook, cell, failed)
+    other_line = {**failed, "traceback": ["----> 8 assert abs(untrained['loss'] - 10.3) < 1.0"]}
+    assert not rehearsal._needs_learned_weights(notebook, cell, other_line)
+    assert not rehearsal._needs_learned_weights(notebook, cell, {**failed, "ename": "NameError"})
+    assert not rehearsal._needs_learned_weights(notebook, {"id": "another-cell"}, failed)

@@ -14,6 +14,10 @@ each notebook (not saved anywhere): the first records what `checkpoint()` and
 `load_imdb()` return, the last asserts that every checkpoint was a hub name and every
 table came from the IMDb archive, i.e. that the online branch was taken.
 
+Weights of the replicas are random, so the few asserts that check what a checkpoint has
+learned (NEEDS_LEARNED_WEIGHTS, each named by notebook, cell id and assert line) are
+reported as "expected with random weights" in the rehearsal; with --real they must hold.
+
 With the local hub (default), everything runs against 127.0.0.1: the hub serves the
 replicas of tests/online/replicas.py and the archive of tests/online/imdb_replica.py, and
 any other host is routed to a closed local port, so nothing can leave the machine. All
@@ -26,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -39,6 +44,16 @@ if str(ROOT) not in sys.path:
 OFFLINE_VARS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 CELL_TIMEOUT_S = 3600
 MARK = "[online-rehearsal]"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# Asserts that check what a checkpoint has LEARNED cannot hold with the replicas' random weights.
+# In the rehearsal (never with --real) such an assert failing, at exactly this line of this cell
+# (notebook, cell id), is reported as expected instead of failing the run; all else must hold.
+NEEDS_LEARNED_WEIGHTS = {
+    ("notebooks/04_bert_mlm.ipynb", "mlm-heldout-code"): 'assert trained["top-5"] >= 0.25',
+    ("notebooks/05_distilbert_imdb.ipynb", "26ae69ef"): "assert test_accuracy_manual > MIN_ACCURACY",
+    ("notebooks/05_distilbert_imdb.ipynb", "5c58719d"): "assert test_accuracy_trainer > MIN_ACCURACY",
+}
 
 RECORD_CELL = """\
 # added by tests/online/rehearsal.py: record what checkpoint() and load_imdb() return
@@ -102,7 +117,13 @@ def _first_line(source: str) -> str:
     return (lines[0] if lines else source.strip())[:100]
 
 
-def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
+def _needs_learned_weights(notebook: str, cell, output) -> bool:
+    needle = NEEDS_LEARNED_WEIGHTS.get((notebook, cell.get("id")))
+    traceback = ANSI.sub("", "\n".join(output.get("traceback", [])))
+    return needle is not None and output.get("ename") == "AssertionError" and needle in traceback
+
+
+def run_notebook(path: Path, work: Path, executed: Path | None = None, random_weights: bool = True) -> dict:
     """Execute one notebook copy in `work`; return its time, CPU time, summary and errors."""
     import nbformat
     from nbclient import NotebookClient
@@ -118,7 +139,8 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             record_timing=False, resources={"metadata": {"path": str(folder)}})
     start = time.perf_counter()
-    errors, summary = [], None
+    name = path.relative_to(ROOT).as_posix()
+    errors, expected, summary = [], [], None
     try:
         client.execute()
     except Exception as error:  # a cell timeout or a dead kernel stops the notebook
@@ -134,8 +156,12 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 where = "added check cell" if index == len(nb.cells) - 1 else f"cell {index - 1} (id {cell.get('id')})"
-                errors.append({"cell": where, "code": _first_line(cell.source),
-                               "error": f"{output.get('ename')}: {output.get('evalue')}"[:600]})
+                found = {"cell": where, "code": _first_line(cell.source),
+                         "error": f"{output.get('ename')}: {output.get('evalue')}"[:600]}
+                if random_weights and _needs_learned_weights(name, cell, output):
+                    expected.append({**found, "code": NEEDS_LEARNED_WEIGHTS[(name, cell.get("id"))]})
+                else:
+                    errors.append(found)
         # the kernel may flush a print in several stream outputs: join them first
         text = "".join(o.get("text", "") for o in cell.get("outputs", [])
                        if o.get("output_type") == "stream" and o.get("name") == "stdout")
@@ -147,8 +173,8 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None) -> dict:
                     pass  # reported below as "no summary printed"
     if summary is None and not errors:
         errors.append({"cell": "added check cell", "code": "", "error": "no summary printed"})
-    return {"notebook": str(path.relative_to(ROOT)), "sha256": version, "seconds": seconds, "cells": original,
-            "summary": summary, "errors": errors}
+    return {"notebook": name, "sha256": version, "seconds": seconds, "cells": original,
+            "summary": summary, "errors": errors, "expected_with_random_weights": expected}
 
 
 def _write_report(path: Path | None, results: list[dict], hub) -> None:
@@ -205,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.clear()
         os.environ.update(_environment(work, hub.url if hub else None, imdb))
         for path in paths:
-            result = run_notebook(path, work, args.executed)
+            result = run_notebook(path, work, args.executed, random_weights=not args.real)
             results.append(result)
             cpu = (result["summary"] or {}).get("cpu_s")
             status = "ok" if not result["errors"] else f"FAILED ({len(result['errors'])} errors)"
@@ -213,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{f'  (kernel CPU {cpu:.0f} s)' if cpu is not None else ''}  {status}", flush=True)
             for error in result["errors"]:
                 print(f"    {error['cell']}: {error['code']}\n      {error['error']}", flush=True)
+            for error in result["expected_with_random_weights"]:
+                print(f"    expected with random weights, {error['cell']}: {error['code']}", flush=True)
             _write_report(args.report, results, hub)
     finally:
         if hub is not None:
