@@ -123,7 +123,8 @@ def _needs_learned_weights(notebook: str, cell, output) -> bool:
     return needle is not None and output.get("ename") == "AssertionError" and needle in traceback
 
 
-def run_notebook(path: Path, work: Path, executed: Path | None = None, random_weights: bool = True) -> dict:
+def run_notebook(path: Path, work: Path, executed: Path | None = None, random_weights: bool = True,
+                 slow_cells: float | None = None) -> dict:
     """Execute one notebook copy in `work`; return its time, CPU time, summary and errors."""
     import nbformat
     from nbclient import NotebookClient
@@ -138,6 +139,18 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None, random_we
     # allow_errors: every failing cell of the notebook is reported, not only the first
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             record_timing=False, resources={"metadata": {"path": str(folder)}})
+    cell_started: dict[int, float] = {}
+
+    def note_start(cell, cell_index: int) -> None:
+        cell_started[cell_index] = time.perf_counter()
+
+    def note_end(cell, cell_index: int, execute_reply) -> None:
+        seconds = time.perf_counter() - cell_started.get(cell_index, time.perf_counter())
+        if slow_cells is not None and seconds >= slow_cells:  # where a long notebook spends its time
+            where = f"cell {cell_index - 1} (id {cell.get('id')})" if cell_index else "added record cell"
+            print(f"    {where}: {seconds:.0f} s  {_first_line(cell.source)}", flush=True)
+
+    client.on_cell_start, client.on_cell_executed = note_start, note_end
     start = time.perf_counter()
     name = path.relative_to(ROOT).as_posix()
     errors, expected, summary = [], [], None
@@ -217,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (caches, executed copies)")
     parser.add_argument("--report", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--executed", type=Path, help="save the executed notebooks (with outputs) in this folder")
+    parser.add_argument("--slow-cells", type=float, metavar="S", help="print each cell that takes S seconds or more")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or all_notebooks()
 
@@ -231,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.clear()
         os.environ.update(_environment(work, hub.url if hub else None, imdb))
         for path in paths:
-            result = run_notebook(path, work, args.executed, random_weights=not args.real)
+            result = run_notebook(path, work, args.executed, random_weights=not args.real, slow_cells=args.slow_cells)
             results.append(result)
             cpu = (result["summary"] or {}).get("cpu_s")
             status = "ok" if not result["errors"] else f"FAILED ({len(result['errors'])} errors)"
