@@ -9,7 +9,7 @@ shuffled table cached as `<cache>/imdb/movie_data.csv` with a manifest.
 
 Offline (COURSE_OFFLINE=1 / HF_HUB_OFFLINE=1, or the IMDb server cannot be reached) the
 REAL-TEXT SET is used instead, announced: 10,605 Rotten Tomatoes review sentences, each
-rated by 20 people (the VADER research data, Hutto & Gilbert 2014, MIT licence), fetched
+rated by at least 20 people (the VADER research data, Hutto & Gilbert 2014, MIT licence), fetched
 once with pip (`python -m course_utils.prepare`, run by `make lab`/`make test`) and
 cached under `<cache>/vader/`. `load_vader(kind)` gives its four tables, and
 `load_review_sentences()` the clearly rated movie sentences as `review, sentiment`.
@@ -690,7 +690,7 @@ def _instead_of_imdb(why: str, fetch: bool, n_generated: int) -> pd.DataFrame:
         return _tagged(generate_reviews(n_generated), "generated")
     _announce(
         f"[course_utils] {why}: using {len(df):,} REAL movie-review SENTENCES instead of the IMDb reviews:\n"
-        f"  Rotten Tomatoes sentences, each rated by 20 people (VADER data, Hutto & Gilbert 2014); kept the "
+        f"  Rotten Tomatoes sentences, each rated by at least 20 people (VADER data, Hutto & Gilbert 2014); kept the "
         f"{len(df):,} of {df.attrs['rated']:,}\n  with a clear mean rating (>= +0.5 positive, <= -0.5 "
         "negative). They are short single sentences, not whole IMDb reviews,\n  so accuracies differ from "
         "the book's. For IMDb: unset COURSE_OFFLINE and HF_HUB_OFFLINE and check your connection."

@@ -145,8 +145,10 @@ def test_file_lock_excludes_other_holders(tmp_path):
 
 
 LOCK_HOLDER = textwrap.dedent("""
-    import sys, time
-    from course_utils import cache
+    import importlib.util, sys, time
+    spec = importlib.util.spec_from_file_location("cache", sys.argv[2])  # stdlib only: no torch import
+    cache = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cache)
     with cache.file_lock(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(60)
@@ -155,7 +157,8 @@ LOCK_HOLDER = textwrap.dedent("""
 
 def test_a_killed_lock_holder_does_not_block_the_next_run(tmp_path):
     target = tmp_path / "thing"
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(target)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(target), cache.__file__],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         holder.kill()  # SIGKILL: no cleanup code runs
