@@ -168,19 +168,27 @@ def cache_dir() -> Path:
     return path
 
 
+# Messages of transformers.modeling_utils that are noise for learners: the LOAD REPORT prints local
+# paths (the notebooks say which heads are new), and every model whose config predates `loss_type`
+# (gpt2 included) gets "loss_type=None ... unrecognized" on its first labels= call.
+_NOISE = ("LOAD REPORT", "`loss_type=None` was set in the config but it is unrecognized")
+
+
 class _NoLoadReport(logging.Filter):
-    """Drop transformers' LOAD REPORT: it prints local paths, and the notebooks say which heads are new."""
+    """Drop transformers' noise messages (_NOISE) from the model-loading logger."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "LOAD REPORT" not in record.getMessage()
+        message = record.getMessage()
+        return not any(fragment in message for fragment in _NOISE)
 
 
 def quiet_hf_logs() -> None:
     """Hide transformers' noise (progress bars, load reports, advisory notes); keep its warnings.
 
     Warnings such as "the attention mask is not set" or "right-padding was detected" stay
-    visible: they are what learners must learn to read. The "Loading weights" bar and the
-    LOAD REPORT (with local paths) of every from_pretrained are hidden.
+    visible: they are what learners must learn to read. The "Loading weights" bar, the
+    LOAD REPORT (with local paths) of every from_pretrained and the spurious loss_type note
+    are hidden.
     """
     from transformers.utils import logging as hf_logging
 

@@ -131,6 +131,11 @@ def test_quiet_hf_logs_hides_load_reports_but_keeps_warnings(monkeypatch, tmp_pa
         course_utils.quiet_hf_logs()
         course_utils.quiet_hf_logs()  # idempotent: one filter, not two
         GPT2ForSequenceClassification.from_pretrained(tmp_path, num_labels=2)  # new head: a LOAD REPORT
+        lm = GPT2LMHeadModel.from_pretrained(tmp_path)
+        ids = torch.tensor([[1, 2, 3]])
+        lm(ids, labels=ids)  # first labels= call: the spurious "loss_type=None" note (once per process)
+        logging.getLogger("transformers.modeling_utils").warning(
+            "`loss_type=None` was set in the config but it is unrecognized. Using the default loss: `ForCausalLMLoss`.")
         logging.getLogger("transformers.generation.utils").warning("The attention mask is not set")
     finally:
         logging.getLogger("transformers").removeHandler(handler)
