@@ -288,27 +288,30 @@ def train_bert(model, tokenizer, recipe: BertRecipe = BERT_RECIPE, progress: boo
             "last_mlm_loss": mlm_losses[-1], "losses": losses, "recipe": asdict(recipe)}
 
 
-def masked_word_accuracy(model, tokenizer, sentences: Sequence[str], k: int = 5, seed: int = 0) -> float:
+def masked_word_accuracy(model, tokenizer, sentences: Sequence[str], k: int = 5, seed: int = 0,
+                         batch_size: int = 64) -> float:
     """Share of masked tokens whose true id is among the model's top-k, masking one random word piece per sentence.
 
     Each sentence gets exactly one [MASK], at a position drawn with `seed` among its
-    non-special tokens; the model sees the rest of the sentence.
+    non-special tokens; the model sees the rest of the sentence. `model` is a
+    BertForMaskedLM or BertForPreTraining; only the masked positions are scored.
     """
     rng = random.Random(seed)
-    hits = total = 0
+    rows, where, answers = [], [], []
+    for ids in tokenizer(list(sentences), truncation=True, max_length=128)["input_ids"]:
+        if len(ids) < 3:
+            continue
+        position = rng.randrange(1, len(ids) - 1)  # never [CLS] or [SEP]
+        answers.append(ids[position])
+        rows.append(ids[:position] + [tokenizer.mask_token_id] + ids[position + 1:])
+        where.append(position)
+    hits = 0
     model.eval()
     with torch.no_grad():
-        for text in sentences:
-            ids = tokenizer(text, truncation=True, max_length=128, return_tensors="pt")["input_ids"]
-            if ids.shape[1] < 3:
-                continue
-            where = rng.randrange(1, ids.shape[1] - 1)  # never [CLS] or [SEP]
-            answer = int(ids[0, where])
-            ids[0, where] = tokenizer.mask_token_id
-            out = model(input_ids=ids.to(model.device))
-            # BertForPreTraining calls them prediction_logits, BertForMaskedLM logits
-            logits = (out.prediction_logits if hasattr(out, "prediction_logits") else out.logits)[0]
-            top = logits[where].topk(k).indices.tolist()
-            hits += answer in top
-            total += 1
-    return hits / total
+        for start in range(0, len(rows), batch_size):
+            ids, mask = _pad(rows[start:start + batch_size], tokenizer.pad_token_id)
+            hidden = model.bert(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))[0]
+            chosen = hidden[torch.arange(len(ids)), torch.tensor(where[start:start + batch_size])]
+            top = model.cls.predictions(chosen).topk(k).indices.cpu()
+            hits += int((top == torch.tensor(answers[start:start + batch_size])[:, None]).any(1).sum())
+    return hits / len(rows)
