@@ -97,7 +97,8 @@ def _where(record: dict) -> str:
 
 
 def _failure_reason(record: dict) -> str:
-    lines = [line.strip() for line in record["message"].splitlines() if line.strip()]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", record["message"])  # the kernel's traceback is coloured
+    lines = [line.strip() for line in plain.splitlines() if line.strip()]
     keep = [line for line in lines if re.search(r"Error|Warning|Deprecat|assert|mismatch|Expected|Got", line)]
     return " | ".join((keep or lines)[-4:])[:600]
 
