@@ -27,11 +27,13 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 MANIFEST = ".manifest.json"
 MANIFEST_FORMAT = 1
+T = TypeVar("T")
 LEFTOVER_SUFFIXES = (".tmp", ".old", ".part")  # staging_path(), publish() and older versions' downloads
 
 if sys.platform == "win32":  # pragma: no cover - the course is tested on Linux and macOS
@@ -299,8 +301,13 @@ def check_manifest(folder: str | Path, hashes: bool = True) -> None:
         )
 
 
-def read_verified(folder: str | Path, name: str) -> bytes:
-    """The bytes of `folder/name`, checked against the folder's manifest in the same read."""
+def read_verified(folder: str | Path, name: str, parse: Callable[[bytes], T] | None = None) -> T | bytes:
+    """The bytes of `folder/name` (or `parse(bytes)`), checked against the folder's manifest.
+
+    The SHA-256 is computed in a second thread while `parse` runs (hashlib releases the
+    GIL), so verifying a table on every use costs little wall time. A damaged file raises
+    ManifestError, also when `parse` fails on it first.
+    """
     folder = Path(folder)
     entry = read_manifest(folder).get(name)
     if entry is None:
@@ -309,10 +316,24 @@ def read_verified(folder: str | Path, name: str) -> bytes:
         payload = (folder / name).read_bytes()
     except FileNotFoundError:
         raise ManifestError(f"{folder / name} is missing.") from None
-    if len(payload) != entry.get("size") or hashlib.sha256(payload).hexdigest() != entry.get("sha256"):
-        raise ManifestError(f"{folder / name} has been changed or damaged since it was built "
+    damaged = ManifestError(f"{folder / name} has been changed or damaged since it was built "
                             "(its size or SHA-256 differs from the manifest).")
-    return payload
+    if len(payload) != entry.get("size"):
+        raise damaged
+    digest: list[str] = []
+    hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(payload).hexdigest()))
+    hasher.start()
+    try:
+        result = parse(payload) if parse is not None else payload
+    except Exception:
+        hasher.join()
+        if digest[0] != entry.get("sha256"):
+            raise damaged from None
+        raise
+    hasher.join()
+    if digest[0] != entry.get("sha256"):
+        raise damaged
+    return result
 
 
 # ----------------------------------------------------------------------------- the whole road

@@ -449,8 +449,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 def _read_cached_imdb(folder: Path) -> pd.DataFrame:
     """The cached IMDb table, checked against its manifest (ManifestError if it is not intact)."""
-    payload = _cache.read_verified(folder, TABLE_NAME)
-    return validate_table(_parse_csv(payload, str(folder / TABLE_NAME)), str(folder / TABLE_NAME))
+    source = str(folder / TABLE_NAME)
+    return _cache.read_verified(folder, TABLE_NAME, lambda payload: validate_table(_parse_csv(payload, source), source))
 
 
 # ----------------------------------------------------------------------------- the real-text set (VADER)

@@ -188,3 +188,15 @@ def test_a_file_where_the_folder_should_be(tmp_path):
     blocker.write_text("I am a file")
     with pytest.raises(cache.CacheError, match="should be a folder.*is a file"):
         cache.cached_build(blocker / "thing", build_two_files)
+
+
+def test_read_verified_with_a_parser(tmp_path):
+    target = cache.cached_build(tmp_path / "t", build_two_files)
+    assert cache.read_verified(target, "a.txt", bytes.upper) == b"ALPHA"
+    (target / "a.txt").write_bytes(b"\xff\xfe\xfd\xfc\xfb")  # same size, and the parser chokes on it
+
+    def strict(payload):
+        return payload.decode("utf-8")
+
+    with pytest.raises(cache.ManifestError, match="changed or damaged"):  # the damage, not the parser's error
+        cache.read_verified(target, "a.txt", strict)

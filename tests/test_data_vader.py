@@ -193,7 +193,13 @@ def test_offline_uses_the_cached_review_sentences_without_network(vader, monkeyp
         assert words in out
 
 
-def test_prepare_prints_one_line_and_is_idempotent(vader, capsys):
+@pytest.fixture
+def only_review_sentences(monkeypatch):
+    """prepare's own step only (the stand-in builds are tested with the checkpoints)."""
+    monkeypatch.setattr(prepare, "STEPS", [("review sentences", prepare.review_sentences)])
+
+
+def test_prepare_prints_one_line_and_is_idempotent(vader, capsys, only_review_sentences):
     assert prepare.main([]) == 0
     assert prepare.main([]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -201,7 +207,7 @@ def test_prepare_prints_one_line_and_is_idempotent(vader, capsys):
     assert vader["calls"] == 1
 
 
-def test_prepare_reports_failure(vader, monkeypatch, capsys):
+def test_prepare_reports_failure(vader, monkeypatch, capsys, only_review_sentences):
     monkeypatch.setattr(data, "VADER_SHA256", "1" * 64)
     assert prepare.main([]) == 1
     assert "FAILED" in capsys.readouterr().err
