@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from .environment import cache_dir, get_device, mixed_precision, quiet_hf_logs, seed_everything
+from .environment import cache_dir, env_flag, get_device, mixed_precision, quiet_hf_logs, seed_everything
 
 BOOK_SPLIT = (35_000, 5_000, 10_000)  # train / validation / test, as in the book
 WEIGHT_DECAY = 0.01  # AdamW's decay on the weight matrices (biases and LayerNorm: none), loop and Trainer alike
@@ -71,12 +71,12 @@ PRESETS[("quick", "generated")] = PRESETS[("quick", "review-sentences")]
 
 
 def quick_mode(device: torch.device) -> bool:
-    """COURSE_QUICK decides ("1" or "0"); unset, quick mode everywhere but on CUDA.
+    """COURSE_QUICK decides (1/0, true/false, yes/no); unset, quick mode everywhere but on CUDA.
 
     A CPU needs hours for the full setup, and Apple MPS GPUs too (and memory for 512-token
     batches), so only CUDA defaults to the book's full setup.
     """
-    return os.environ.get("COURSE_QUICK", "0" if device.type == "cuda" else "1").strip() == "1"
+    return env_flag("COURSE_QUICK", device.type != "cuda")
 
 
 def preset(quick: bool, source: str) -> dict:

@@ -124,3 +124,15 @@ def test_mixed_precision_bf16_only_where_native(monkeypatch):
     assert course_utils.mixed_precision(torch.device("cuda", 0)) == torch.bfloat16
     assert course_utils.mixed_precision(torch.device("cpu")) is None
     assert course_utils.mixed_precision(torch.device("mps")) is None
+
+
+@pytest.mark.parametrize("value, expected", [("yes", True), ("TRUE", True), ("1", True), ("no", False), ("0", False)])
+def test_quick_mode_reads_boolean_words(monkeypatch, value, expected):
+    monkeypatch.setenv("COURSE_QUICK", value)
+    assert finetune.quick_mode(torch.device("cpu")) is expected
+
+
+def test_quick_mode_rejects_a_typo(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "ture")
+    with pytest.raises(ValueError, match="COURSE_QUICK"):
+        finetune.quick_mode(torch.device("cpu"))
