@@ -205,21 +205,34 @@ def convert(name: str) -> tuple[nbformat.NotebookNode, dict, list[str]]:
     cells += [solutions_only(j, setup=(j == setup)) for j in range(previous)]
     exercise_indices = sorted(matches)
     prompts = {index - 1 for index in exercise_indices if index > 0 and learner.cells[index - 1].cell_type == "markdown"}
+    after_exercise: int | None = None  # where the cells that explain the previous exercise go
+
+    def place(block: list[int]) -> None:
+        """Solutions cells up to the next heading follow the previous exercise; the rest come here."""
+        heading = next((n for n, k in enumerate(block) if solutions.cells[k].cell_type == "markdown"
+                        and solutions.cells[k].source.startswith("#")), len(block))
+        if after_exercise is None:
+            heading = 0
+        else:
+            cells[after_exercise:after_exercise] = [solutions_only(k) for k in block[:heading]]
+        cells.extend(solutions_only(k) for k in block[heading:])
+
     for index, cell in enumerate(learner.cells):
         if index in matches:
             j = matches[index]
-            cells += [solutions_only(k) for k in range(previous, j)]
+            place(list(range(previous, j)))
             previous = j + 1
             merged = merge(cell.source, solutions.cells[j].source, notes, f"exercise cell {index} (id {cell.id})")
             new = tagged(cell, "learner", "solutions", "assignment")
             new.source = merged
             cells.append(new)
+            after_exercise = len(cells)
             carry["solutions"][new.id] = solutions.cells[j]
         elif index in prompts:
             cells.append(tagged(cell, "learner", "assignment"))
         else:
             cells.append(tagged(cell))
-    cells += [solutions_only(k) for k in range(previous, len(solutions.cells))]
+    place(list(range(previous, len(solutions.cells))))
 
     source = nbformat.v4.new_notebook(cells=cells, metadata=nbformat.from_dict(dict(learner.metadata)))
     source.nbformat, source.nbformat_minor = 4, 5
