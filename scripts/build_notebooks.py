@@ -170,8 +170,9 @@ def render(text: str, flavour: str) -> str:
                 out += part.starter or [part.indent + DEFAULT_STARTER]
             elif flavour == "solutions":
                 out += part.lines
-            else:
-                out += [part.indent + BEGIN_SOLUTION, *part.lines, part.indent + END_SOLUTION]
+            else:  # nbgrader's markers; the starter lines stay for scripts/classroom.py's ClearSolutions
+                starter = [part.indent + STARTER + " " + line[len(part.indent):] for line in part.starter]
+                out += [part.indent + BEGIN_SOLUTION, *part.lines, *starter, part.indent + END_SOLUTION]
         elif part.kind == "explanation" and flavour == "solutions":
             out += part.lines
         elif part.kind == "hidden" and flavour == "assignment":

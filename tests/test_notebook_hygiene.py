@@ -10,6 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 IGNORE_TAG = "nbval-ignore-output"
+# the single-source markers (scripts/build_notebooks.py): a generated notebook never shows them
+SOURCE_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### STARTER:", "### BEGIN HIDDEN TESTS",
+                  "### BEGIN EXPLANATION")
 
 
 def problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -20,6 +23,8 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        if any(marker in cell.source for marker in SOURCE_MARKERS):
+            found.append(f"cell {index}: a source marker (edit authoring/, then `make notebooks`)")
         if IGNORE_TAG in cell.metadata.get("tags", []) and cell.outputs:
             found.append(f"cell {index}: outputs stored in a cell tagged {IGNORE_TAG}")
         for output in cell.outputs:
@@ -44,6 +49,8 @@ def test_the_check_finds_each_problem():
     ignored.outputs = [nbformat.v4.new_output("stream", text="1700000000.0\n")]
     failed = nbformat.v4.new_code_cell("1 / 0")
     failed.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
-    nb.cells = [ignored, failed]
+    leaked = nbformat.v4.new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    nb.cells = [ignored, failed, leaked]
     found = problems(nb)
-    assert len(found) == 3 and "widgets" in found[0] and "cell 0" in found[1] and "ZeroDivisionError" in found[2]
+    assert len(found) == 4 and "widgets" in found[0] and "cell 0" in found[1] and "ZeroDivisionError" in found[2]
+    assert "cell 2: a source marker" in found[3]
