@@ -141,8 +141,9 @@ def test_tags_choose_the_notebooks_and_outputs_survive_unchanged_cells(tmp_path,
     assert [c.id for c in learner.cells] == ["title", bn.COLAB_CELL_ID, "lesson", "shared", "exercise"]
     assert [c.id for c in solutions.cells] == ["sol-title", bn.COLAB_CELL_ID, "shared", "exercise"]
     assert learner.cells[2].metadata == {"tags": ["nbval-ignore-output"]} and solutions.cells[3].metadata == {}
+    owner_repo = bn.REPOSITORY.removeprefix("https://github.com/")
     assert learner.cells[0].source.startswith("# 09 · Test\n\n[Open in Colab](https://colab.research.google.com/"
-                                              "github/SET_ME/transformers-course/blob/")
+                                              f"github/{owner_repo}/blob/{bn.RELEASE_TAG}/")
     assert "notebooks/09_test.ipynb)" in learner.cells[0].source and learner.cells[0].source.endswith("\n\nIntro.")
 
     # as if make_outputs had run: then the exercise changes, the other cells keep their outputs
