@@ -21,6 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Transformers course (.venv)" >/dev/null
+	@# nbgrader is for teachers' `make classroom` (command line); keep its menus out of learners' JupyterLab
+	@# (docs/teaching.md says how to turn them on)
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	for e in formgrader validate_assignment assignment_list course_list; do \
+		$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1 || exit 1; done
 	touch $(STAMP)
 
 # Fetch and cache, once, what the course needs offline (the real review sentences); fast when cached.
