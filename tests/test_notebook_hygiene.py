@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_notebooks as bn  # noqa: E402
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
 IGNORE_TAG = "nbval-ignore-output"
-# the single-source markers (scripts/build_notebooks.py): a generated notebook never shows them
-SOURCE_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### STARTER:", "### BEGIN HIDDEN TESTS",
-                  "### BEGIN EXPLANATION")
+# the single-source markers of scripts/build_notebooks.py: a generated notebook never shows them
+SOURCE_MARKERS = (bn.BEGIN_SOLUTION, bn.END_SOLUTION, bn.STARTER, bn.BEGIN_HIDDEN, bn.END_HIDDEN,
+                  bn.BEGIN_EXPLANATION, bn.END_EXPLANATION)
 
 
 def problems(nb: nbformat.NotebookNode) -> list[str]:
