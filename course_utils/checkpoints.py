@@ -29,7 +29,7 @@ from . import pretrain
 from .environment import cache_dir, is_offline, url_answers
 
 HUB_TIMEOUT_S = 2.0
-STANDIN_VERSION = 3  # bump when a builder changes, so old cached stand-ins are rebuilt
+STANDIN_VERSION = 4  # bump when a builder changes, so old cached stand-ins are rebuilt
 REQUIRED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors")
 
 _hashed: set[Path] = set()  # stand-in folders whose SHA-256s were checked in this process
@@ -71,7 +71,7 @@ def _build_gpt2(target: Path, recipe: pretrain.GPT2Recipe | None = None, progres
     vocab, merges = _gpt2_bpe_files()
     tokenizer = GPT2Tokenizer(vocab=str(vocab), merges=str(merges))
     tokenizer.save_pretrained(target)
-    sentences = pretrain.training_sentences()
+    sentences = pretrain.training_sentences(recipe.kinds)
     config = GPT2Config(n_layer=recipe.n_layer, n_head=recipe.n_head, n_embd=recipe.n_embd,
                         n_positions=1024, vocab_size=50257)
     with pretrain.pinned_threads():
@@ -137,23 +137,36 @@ def _build_bart(target: Path) -> None:
 
 
 _G, _B = pretrain.GPT2_RECIPE, pretrain.BERT_RECIPE
-_TEXT = "~21k English sentences (movie reviews, news editorials, product reviews, tweets)"
+_KIND_NAMES = {"movie": "movie-review", "nyt": "news-editorial", "amazon": "product-review", "tweets": "tweet"}
+
+
+def _text(kinds: tuple[str, ...]) -> str:
+    """'{sentences:,} movie-review sentences': the count is filled in from the build's training log."""
+    return "{sentences:,} " + " and ".join(_KIND_NAMES[kind] for kind in kinds) + " sentences"
+
+
+# Measured on all held-out movie-review sentences (`make benchmark` prints both; tests/test_pretrain.py
+# checks that the stand-ins still measure within 10% of them): update them with the recipes.
+GPT2_HELDOUT_PERPLEXITY = 560
+BERT_HELDOUT_TOP5 = 0.27
 
 STANDINS: dict[str, StandIn] = {
     "gpt2": StandIn(
-        f"a tiny GPT2LMHeadModel ({_G.n_layer} layers, {_G.n_embd} wide) pretrained here for {_G.steps} "
-        f"steps on {_TEXT}, with the real GPT-2 tokenizer",
-        "So far it has learned little beyond which words are frequent (held-out perplexity about "
-        "1,400, ~50,000 untrained): greedy text repeats 'the'; its text, probabilities and "
-        "perplexity are its own, not GPT-2's.",
+        f"a tiny GPT2LMHeadModel ({_G.n_layer} layers, {_G.n_embd} wide) pretrained here for {_G.steps} steps "
+        f"on {_text(_G.kinds)} (next-token prediction, the targets blended with the sentences' bigram "
+        "statistics), with the real GPT-2 tokenizer",
+        f"It writes movie-review English of its own (held-out perplexity about {GPT2_HELDOUT_PERPLEXITY:,}, "
+        "~50,000 untrained, far lower for the real GPT-2), and greedy decoding soon repeats a phrase; "
+        "its text, probabilities and perplexity are its own, not GPT-2's.",
         _build_gpt2,
     ),
     "bert-base-uncased": StandIn(
         f"a tiny BertForPreTraining ({_B.n_layer} layers, {_B.hidden} wide) pretrained here with masked-word "
-        f"and next-sentence prediction for {_B.steps} steps on {_TEXT}, with the real bert-base-uncased "
-        "WordPiece tokenizer",
-        "So far it has learned little beyond which words are frequent: its fill-mask guesses are "
-        "mostly '.', 'the', ',', 'a'; predictions and scores are its own, not BERT's.",
+        f"prediction ({_B.mlm_probability:.0%} of the tokens) for {_B.steps} steps on {_text(_B.kinds)}, "
+        "with the real bert-base-uncased WordPiece tokenizer",
+        f"Its top 5 guesses hold the hidden word in about {BERT_HELDOUT_TOP5:.0%} of held-out movie-review "
+        "sentences (0% untrained; always guessing the 5 most frequent tokens gives 20%); its "
+        "next-sentence head is untrained. Predictions and scores are its own, not BERT's.",
         _build_bert,
     ),
     "distilbert-base-uncased": StandIn(
@@ -330,10 +343,14 @@ def checkpoint(name: str) -> str:
         reason += (f"; your Hugging Face cache has an incomplete copy of {name!r} (missing "
                    f"{', '.join(gaps)}), so it is not used")
     folder = standin_dir(name)
+    description = STANDINS[name].description
+    log = folder / pretrain.TRAINING_LOG
+    if log.is_file():  # a pretrained stand-in: its description quotes the build's own figures
+        description = description.format_map(json.loads(log.read_text(encoding="utf-8")))
     _announce(
         name,
         f"[course_utils] {reason}: {name!r} is replaced by a local stand-in, "
-        f"{STANDINS[name].description}.\n  {STANDINS[name].caveat}\n"
+        f"{description}.\n  {STANDINS[name].caveat}\n"
         "  For the real model: unset COURSE_OFFLINE and HF_HUB_OFFLINE and check your "
         "internet connection.",
     )
