@@ -11,6 +11,7 @@ stored outputs are exactly what `pytest --nbval` compares
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -60,8 +61,17 @@ def execute(path: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        description="Re-execute notebooks in place in the canonical offline environment and store their "
+                    "outputs (cells tagged nbval-ignore-output are stripped).")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebook files (default: every notebook in notebooks/ and notebooks/solutions/)")
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.notebooks if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     canonical_env.apply()
-    paths = [Path(arg).resolve() for arg in argv] or all_notebooks()
+    paths = [path.resolve() for path in args.notebooks] or all_notebooks()
     for path in paths:
         execute(path)
 
