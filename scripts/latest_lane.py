@@ -44,16 +44,21 @@ def read_pins() -> dict[str, str]:
 
 
 def build(upgrade: bool) -> None:
-    """Create .venv-latest if needed and install the newest releases (torch at its pin)."""
+    """Create .venv-latest if needed, install the newest releases (torch at its pin), register its kernel."""
     if not PYTHON.exists():
         print(f"creating {VENV.relative_to(ROOT)}", file=sys.stderr)
         venv.create(VENV, with_pip=True)
-    elif not upgrade:
-        return
-    pins = read_pins()
-    specs = [f"{name}=={version}" if name in KEPT_AT_PIN else name for name, version in pins.items()]
-    subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "--upgrade-strategy", "eager",
-                    *specs, "-e", str(ROOT)], check=True)
+        upgrade = True
+    if upgrade:
+        pins = read_pins()
+        specs = [f"{name}=={version}" if name in KEPT_AT_PIN else name for name, version in pins.items()]
+        subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "--upgrade-strategy", "eager",
+                        *specs, "-e", str(ROOT)], check=True)
+    # The course kernel, as `make setup` registers it in .venv: the notebooks name it, and nbgrader
+    # (tests/test_classroom.py) starts the kernel a notebook names. Inside .venv-latest, so the lane's
+    # notebooks run on the lane's packages.
+    subprocess.run([str(PYTHON), "-m", "ipykernel", "install", "--sys-prefix", "--name", "transformers-course",
+                    "--display-name", "Transformers course (.venv-latest)"], check=True, stdout=subprocess.DEVNULL)
 
 
 def installed_versions(python: Path) -> dict[str, str]:
