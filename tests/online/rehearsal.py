@@ -8,8 +8,11 @@ No offline variable is set, so `course_utils.checkpoint()` probes the hub and re
 names, `from_pretrained` downloads full-size checkpoints into a fresh Hugging Face cache,
 and `load_imdb()` downloads and verifies the archive into a fresh course cache (holding
 only what `make lab` prepares: the review-sentence tables): what a learner with internet
-gets on a CPU in quick mode. Outputs are not compared (replica
-weights are random); every assert in the notebooks must hold. Two cells are added around
+gets on a CPU in quick mode. The kernels otherwise inherit the caller's environment, thread
+settings included: on a machine busy with other work, run it with OMP_NUM_THREADS=1, or torch
+starts a thread per core in each kernel, the threads wait on each other, and CPU and wall times
+inflate several times over. Outputs are not compared (replica weights are random); every
+assert in the notebooks must hold. Two cells are added around
 each notebook (not saved anywhere): the first records what `checkpoint()` and
 `load_imdb()` return, the last asserts that every checkpoint was a hub name and every
 table came from the IMDb archive, i.e. that the online branch was taken.
@@ -143,16 +146,30 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None, random_we
     # allow_errors: every failing cell of the notebook is reported, not only the first
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                             record_timing=False, resources={"metadata": {"path": str(folder)}})
-    cell_started: dict[int, float] = {}
+    cell_started: dict[int, tuple[float, float | None]] = {}
+    cell_times: list[dict] = []
+
+    def kernel_cpu() -> float | None:
+        """CPU seconds the kernel process has used so far (all its threads): /proc, Linux only."""
+        pid = getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, ValueError, IndexError, TypeError):
+            return None
 
     def note_start(cell, cell_index: int) -> None:
-        cell_started[cell_index] = time.perf_counter()
+        cell_started[cell_index] = (time.perf_counter(), kernel_cpu())
 
     def note_end(cell, cell_index: int, execute_reply) -> None:
-        seconds = time.perf_counter() - cell_started.get(cell_index, time.perf_counter())
+        started_wall, started_cpu = cell_started.get(cell_index, (time.perf_counter(), None))
+        seconds, cpu_now = time.perf_counter() - started_wall, kernel_cpu()
+        cpu = None if cpu_now is None or started_cpu is None else cpu_now - started_cpu
+        where = f"cell {cell_index - 1} (id {cell.get('id')})" if cell_index else "added record cell"
+        cell_times.append({"cell": where, "wall_s": round(seconds, 2), "cpu_s": None if cpu is None else round(cpu, 2)})
         if slow_cells is not None and seconds >= slow_cells:  # where a long notebook spends its time
-            where = f"cell {cell_index - 1} (id {cell.get('id')})" if cell_index else "added record cell"
-            print(f"    {where}: {seconds:.0f} s  {_first_line(cell.source)}", flush=True)
+            cpu_text = "" if cpu is None else f", kernel CPU {cpu:.0f} s"
+            print(f"    {where}: {seconds:.0f} s{cpu_text}  {_first_line(cell.source)}", flush=True)
 
     client.on_cell_start, client.on_cell_executed = note_start, note_end
     start = time.perf_counter()
@@ -191,7 +208,8 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None, random_we
     if summary is None and not errors:
         errors.append({"cell": "added check cell", "code": "", "error": "no summary printed"})
     return {"notebook": name, "sha256": version, "seconds": seconds, "cells": original,
-            "summary": summary, "errors": errors, "expected_with_random_weights": expected}
+            "summary": summary, "errors": errors, "expected_with_random_weights": expected,
+            "cell_times": cell_times}
 
 
 def _write_report(path: Path | None, results: list[dict], hub) -> None:
@@ -234,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (caches, executed copies)")
     parser.add_argument("--report", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--executed", type=Path, help="save the executed notebooks (with outputs) in this folder")
-    parser.add_argument("--slow-cells", type=float, metavar="S", help="print each cell that takes S seconds or more")
+    parser.add_argument("--slow-cells", type=float, metavar="S",
+                        help="print each cell that takes S seconds or more (wall clock; its kernel CPU time too)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or all_notebooks()
 
@@ -246,8 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.real:
             hub, imdb = _start_local_hub(work)
         _prepare_course_cache(work / "course")
+        # computed BEFORE os.environ is cleared: the kernels keep the caller's PATH, HOME, locale and
+        # thread settings (OMP_NUM_THREADS), as a learner's kernel does, with only the offline variables gone
+        environment = _environment(work, hub.url if hub else None, imdb)
+        assert "PATH" not in os.environ or "PATH" in environment
         os.environ.clear()
-        os.environ.update(_environment(work, hub.url if hub else None, imdb))
+        os.environ.update(environment)
         for path in paths:
             result = run_notebook(path, work, args.executed, random_weights=not args.real, slow_cells=args.slow_cells)
             results.append(result)
