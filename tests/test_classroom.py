@@ -32,6 +32,7 @@ MARKERS = (bn.BEGIN_SOLUTION, bn.END_SOLUTION, bn.STARTER)
 EXPECTED = {
     "01_self_attention": {"points": 9, "hidden": 2},
     "02_decoder_masking": {"points": 12, "hidden": 2},
+    "03_gpt2_generation_features": {"points": 10, "hidden": 4},
     "04_bert_mlm": {"points": 9, "hidden": 5},
     "05_distilbert_imdb": {"points": 9, "hidden": 3},
 }
