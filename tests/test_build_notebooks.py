@@ -172,7 +172,7 @@ def test_invalid_sources_are_refused(cell, message):
 
 @pytest.mark.parametrize("chapter", [chapter.name for chapter in bn.chapters()])
 def test_the_converter_gives_back_the_committed_notebooks(chapter):
-    """Converting the generated pair again rebuilds the same cells: the converter is safe to use on 03-05."""
+    """Converting the generated pair again rebuilds the same cells: the converter loses nothing of a chapter."""
     source, _, _ = convert_chapter.convert(chapter)
     for audience, directory in (("learner", bn.LEARNER_DIR), ("solutions", bn.SOLUTIONS_DIR)):
         committed = nbformat.read(directory / f"{chapter}.ipynb", as_version=4)
