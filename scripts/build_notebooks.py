@@ -41,9 +41,11 @@ that, the same source) when its source did not change; other cells come out empt
 names the notebooks to re-run with `python scripts/make_outputs.py PATH`. The build is deterministic:
 the same source and committed notebooks give the same bytes.
 
-Two deliberate additions to every generated notebook: the title cell gets "Open in Colab/Kaggle" links
-and a first code cell installs the course package when `course_utils` is not importable (hosted
-notebooks); REPOSITORY and RELEASE_TAG below are the one place that says where from.
+Two deliberate additions to every generated notebook: a first code cell that installs the course
+package when `course_utils` is not importable (hosted notebooks), and, once REPOSITORY names the
+published course, "Open in Colab/Kaggle" links under the title. REPOSITORY and RELEASE_TAG below are
+the one place that says where from; until REPOSITORY is set there are no links (they would lead
+nowhere) and the install cell installs from COURSE_PACKAGE_SOURCE or says how to get the package.
 
     python scripts/build_notebooks.py            # every chapter in authoring/
     python scripts/build_notebooks.py 01 02      # some chapters (by number or name)
@@ -70,8 +72,9 @@ LEARNER_DIR = ROOT / "notebooks"
 SOLUTIONS_DIR = LEARNER_DIR / "solutions"
 
 # Where hosted notebooks (Colab, Kaggle) install the course package from: the repository at a tag.
-# Set before the first release; a release = tag the commit with RELEASE_TAG, then `make notebooks`.
-REPOSITORY = "https://github.com/SET_ME/transformers-course"
+# None until the course has a public address: set it (e.g. "https://github.com/OWNER/transformers-course")
+# for the first release; a release = tag the commit with RELEASE_TAG, then `make notebooks`.
+REPOSITORY: str | None = None
 RELEASE_TAG = "v0.1.0"
 
 AUDIENCES = ("learner", "solutions", "assignment")
@@ -97,6 +100,20 @@ import importlib, importlib.util, os, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                     os.environ.get("COURSE_PACKAGE_SOURCE", "git+{repository}@{tag}")], check=True)
+    importlib.invalidate_caches()"""
+COLAB_CELL_UNPUBLISHED = """\
+# Colab, Kaggle or any Jupyter without the course installed: install its helper package, course_utils
+# (nothing else). In the course's own environment this cell does nothing.
+import importlib, importlib.util, os, subprocess, sys
+
+if importlib.util.find_spec("course_utils") is None:
+    if not os.environ.get("COURSE_PACKAGE_SOURCE"):
+        raise ModuleNotFoundError(
+            "course_utils, the course's helper package, is not installed in this Python. Open the notebook "
+            "in the course's environment (in the course folder: make lab), or set COURSE_PACKAGE_SOURCE "
+            "to what pip should install it from (e.g. the path of the course folder) and run this cell again.")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", os.environ["COURSE_PACKAGE_SOURCE"]],
+                   check=True)
     importlib.invalidate_caches()"""
 
 
@@ -293,7 +310,10 @@ def github_path(path_in_repo: str) -> str:
     return f"{owner_repo}/blob/{RELEASE_TAG}/{path_in_repo}"
 
 
-def hosted_links(path_in_repo: str) -> str:
+def hosted_links(path_in_repo: str) -> str | None:
+    """The "Open in Colab/Kaggle" line under the title; None while the course has no public REPOSITORY."""
+    if REPOSITORY is None:
+        return None
     path = github_path(path_in_repo)
     return (f"[Open in Colab](https://colab.research.google.com/github/{path}) · "
             f"[Open in Kaggle](https://www.kaggle.com/kernels/welcome?src=https://github.com/{path}) "
@@ -301,18 +321,22 @@ def hosted_links(path_in_repo: str) -> str:
 
 
 def colab_cell_source() -> str:
+    if REPOSITORY is None:
+        return COLAB_CELL_UNPUBLISHED
     return COLAB_CELL.format(repository=REPOSITORY, tag=RELEASE_TAG)
 
 
 def with_hosting(cells: list[nbformat.NotebookNode], path_in_repo: str) -> list[nbformat.NotebookNode]:
-    """Add the deliberate additions: links under the title, the install cell before the first code cell."""
+    """Add the deliberate additions: links under the title (once published), the install cell before the first code cell."""
     cells = list(cells)
     title = cells[0] if cells and cells[0].cell_type == "markdown" else None
     if title is None or not title.source.startswith("# "):
         raise SourceError(f"{path_in_repo}: the first cell must be a markdown title ('# ...')")
-    heading, _, rest = title.source.partition("\n")
-    cells[0] = nbformat.v4.new_markdown_cell(f"{heading}\n\n{hosted_links(path_in_repo)}\n{rest}".rstrip("\n"),
-                                             id=title.id, metadata=title.metadata)
+    links = hosted_links(path_in_repo)
+    if links is not None:
+        heading, _, rest = title.source.partition("\n")
+        cells[0] = nbformat.v4.new_markdown_cell(f"{heading}\n\n{links}\n{rest}".rstrip("\n"),
+                                                 id=title.id, metadata=title.metadata)
     first_code = next((index for index, cell in enumerate(cells) if cell.cell_type == "code"), len(cells))
     cells.insert(first_code, nbformat.v4.new_code_cell(colab_cell_source(), id=COLAB_CELL_ID))
     return cells

@@ -141,10 +141,13 @@ def test_tags_choose_the_notebooks_and_outputs_survive_unchanged_cells(tmp_path,
     assert [c.id for c in learner.cells] == ["title", bn.COLAB_CELL_ID, "lesson", "shared", "exercise"]
     assert [c.id for c in solutions.cells] == ["sol-title", bn.COLAB_CELL_ID, "shared", "exercise"]
     assert learner.cells[2].metadata == {"tags": ["nbval-ignore-output"]} and solutions.cells[3].metadata == {}
-    owner_repo = bn.REPOSITORY.removeprefix("https://github.com/")
-    assert learner.cells[0].source.startswith("# 09 · Test\n\n[Open in Colab](https://colab.research.google.com/"
-                                              f"github/{owner_repo}/blob/{bn.RELEASE_TAG}/")
-    assert "notebooks/09_test.ipynb)" in learner.cells[0].source and learner.cells[0].source.endswith("\n\nIntro.")
+    if bn.REPOSITORY is None:  # unpublished: the title as written, no link that leads nowhere
+        assert learner.cells[0].source == "# 09 · Test\n\nIntro."
+    else:
+        owner_repo = bn.REPOSITORY.removeprefix("https://github.com/")
+        assert learner.cells[0].source.startswith("# 09 · Test\n\n[Open in Colab](https://colab.research.google.com/"
+                                                  f"github/{owner_repo}/blob/{bn.RELEASE_TAG}/")
+        assert "notebooks/09_test.ipynb)" in learner.cells[0].source and learner.cells[0].source.endswith("\n\nIntro.")
 
     # as if make_outputs had run: then the exercise changes, the other cells keep their outputs
     for cell in learner.cells[2:]:
@@ -179,3 +182,21 @@ def test_the_converter_gives_back_the_committed_notebooks(chapter):
         rebuilt = bn.with_hosting(bn.select(source, audience, audience), f"notebooks/{chapter}.ipynb")
         assert [(c.cell_type, c.source) for c in bn.without_hosting(nbformat.v4.new_notebook(cells=rebuilt)).cells] \
             == [(c.cell_type, c.source) for c in bn.without_hosting(committed).cells]
+
+
+@pytest.mark.parametrize("repository", [None, "https://github.com/OWNER/transformers-course"])
+def test_hosting_links_and_install_cell_follow_repository(monkeypatch, repository):
+    monkeypatch.setattr(bn, "REPOSITORY", repository)
+    title = nbformat.v4.new_markdown_cell("# 09 · Test\n\nIntro.", id="title")
+    cells = bn.with_hosting([title, nbformat.v4.new_code_cell("print(1)", id="lesson")], "notebooks/09_test.ipynb")
+    assert [cell.id for cell in cells] == ["title", bn.COLAB_CELL_ID, "lesson"]
+    install = cells[1].source
+    if repository is None:
+        assert cells[0].source == "# 09 · Test\n\nIntro." and "git+" not in install and "make lab" in install
+    else:
+        assert cells[0].source == (
+            "# 09 · Test\n\n[Open in Colab](https://colab.research.google.com/github/OWNER/transformers-course/blob/"
+            f"{bn.RELEASE_TAG}/notebooks/09_test.ipynb) · [Open in Kaggle](https://www.kaggle.com/kernels/welcome?"
+            f"src=https://github.com/OWNER/transformers-course/blob/{bn.RELEASE_TAG}/notebooks/09_test.ipynb) "
+            "(the first code cell installs the course package there)\n\nIntro.")
+        assert f'"git+{repository}@{bn.RELEASE_TAG}"' in install

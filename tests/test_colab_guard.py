@@ -97,4 +97,21 @@ def test_every_generated_notebook_opens_with_the_same_install_cell():
     assert generated
     for path in generated:
         install, _ = first_cells(path)
-        assert "COURSE_PACKAGE_SOURCE" in install and f"@{bn.RELEASE_TAG}" in install
+        assert "COURSE_PACKAGE_SOURCE" in install
+        if bn.REPOSITORY is None:  # unpublished: no address to install from, and no link that leads nowhere
+            assert "git+" not in install and "Open in Colab" not in nbformat.read(path, as_version=4).cells[0].source
+        else:
+            assert f"git+{bn.REPOSITORY}@{bn.RELEASE_TAG}" in install
+
+
+@pytest.mark.skipif(bn.REPOSITORY is not None, reason="the published install cell installs from REPOSITORY")
+def test_unpublished_install_cell_says_how_to_get_the_package(fresh_venv, tmp_path):
+    python, _ = fresh_venv
+    install, _ = first_cells(NOTEBOOK)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV", "COURSE_PACKAGE_SOURCE"))}
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run(python, install, work, env)
+    assert result.returncode != 0
+    assert "ModuleNotFoundError" in result.stderr and "make lab" in result.stderr and "COURSE_PACKAGE_SOURCE" in result.stderr
