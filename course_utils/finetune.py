@@ -56,9 +56,9 @@ PRESETS = {
     ("full", "imdb"): {"train_size": 35_000, "valid_size": 5_000, "test_size": 10_000, "max_length": 512,
                        "batch_size": 16, "learning_rate": 5e-5, "epochs": 3},
     # real DistilBERT on real IMDb, 2-core CPU: 30 steps at 128 tokens. Measured: a step of 16 reviews takes
-    # 9.8 s of CPU with one thread (21.6 s at 256 tokens, too slow), so notebook 05's two trainings (the loop
-    # and the Trainer, 30 steps each) take about 590 s of CPU, about 5 minutes with both cores (an estimate
-    # from that per-step figure, not a timed run)
+    # 9.8 s of CPU with one thread (21.6 s at 256 tokens, too slow). Rehearsed with a full-size replica
+    # (tests/online): notebook 05's two trainings (the loop and the Trainer, 30 steps each) took 311 s and
+    # 377 s of CPU with one thread, and the whole notebook 617 s with both cores of an idle 2-core machine
     ("quick", "imdb"): {"train_size": 240, "valid_size": 120, "test_size": 400, "max_length": 128,
                         "batch_size": 16, "learning_rate": 5e-5, "epochs": 2},
     # ~10,000 review sentences (median 26 tokens, longest 79): all of them

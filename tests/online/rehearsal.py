@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -150,12 +152,13 @@ def run_notebook(path: Path, work: Path, executed: Path | None = None, random_we
     cell_times: list[dict] = []
 
     def kernel_cpu() -> float | None:
-        """CPU seconds the kernel process has used so far (all its threads): /proc, Linux only."""
+        """CPU seconds (user + system, all threads) the kernel process has used so far, as the browser tests count it."""
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
+        if pid is None:  # psutil.Process(None) would be this process
+            return None
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-        except (OSError, ValueError, IndexError, TypeError):
+            return sum(psutil.Process(pid).cpu_times()[:2])
+        except psutil.Error:
             return None
 
     def note_start(cell, cell_index: int) -> None:
