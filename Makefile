@@ -47,9 +47,11 @@ test: prepare
 		echo "make test: browser tests SKIPPED: no Chromium found (install one, see README 'Browser tests'; or set COURSE_CHROMIUM)"; \
 	fi
 
-# Two workers: each starts its own JupyterLab and Chromium, so two notebook kernels run side by side.
+# Two workers: each starts its own JupyterLab and Chromium, so two notebook kernels run side by side
+# (tests/browser/conftest.py: BROWSER_ORDER).
+# Without nbval (and pyproject's --nbval options): the plugin's imports cost every process seconds.
 test-browser: prepare
-	$(BIN)/python -m pytest -n $(WORKERS) --dist load -m browser tests/browser
+	$(BIN)/python -m pytest -o addopts="" -p no:nbval -p no:cacheprovider -n $(WORKERS) --dist load -m browser tests/browser
 
 # Maintainers, before bumping pins: newest releases of every requirement but torch, whole suite.
 test-latest: prepare

@@ -40,6 +40,6 @@ from .masks import causal_mask, combine_masks, decoder_mask, masked_softmax, pad
 from .positional import alibi_bias, alibi_slopes, apply_rotary, rotary_cos_sin, rotate_half, sinusoidal_encoding
 from .layers import MultiHeadAttention, merge_heads, split_heads
 from . import mlm  # BERT/BART pretraining data recipes (notebook 04): course_utils.mlm.mask_tokens, ...
-from . import pretrain  # the stand-ins' pretraining; pretrain.heldout_sentences(), perplexity(), masked_word_accuracy()
+from . import pretrain  # the stand-ins' pretraining; pretrain.heldout_sentences(), perplexity(), one_mask_accuracy()
 
 __version__ = "0.1.0"

@@ -65,7 +65,7 @@ def standin_quality(name: str, folder: Path) -> str:
         return f"held-out perplexity {pretrain.perplexity(model, tokenizer, held):,.0f} ({len(held)} sentences)"
     if name == "bert-base-uncased":
         model = BertForPreTraining.from_pretrained(folder)
-        top5 = pretrain.masked_word_accuracy(model, tokenizer, held, k=5)
+        top5 = pretrain.one_mask_accuracy(model, tokenizer, held, k=5)
         return f"held-out top-5 masked-word accuracy {top5:.1%} ({len(held)} sentences)"
     return ""
 

@@ -80,7 +80,9 @@ def test_quick_presets_keep_notebook_05_in_its_time_budget():
     sentences = finetune.preset(True, "review-sentences")
     steps = 2 * sentences["epochs"] * math.ceil(sentences["train_size"] / sentences["batch_size"])
     assert steps * 1.5 <= 125  # both trainings: about 2 minutes of one core (measured ~1.5 s per step)
-    assert sentences["test_size"] >= 800  # standard error of the test accuracy about 1.4 points or less
+    # the test split: a standard error of the accuracy of 1.8 points or less, and three models evaluate it
+    # (frozen features, loop, Trainer), each 100 sentences about 4 s of notebook 05's time
+    assert 500 <= sentences["test_size"] <= 800 and sentences["valid_size"] <= 200
 
 
 def test_weight_decay_groups_match_the_trainer():

@@ -78,6 +78,11 @@ class Lab:
 # longest, notebook 05 (~230 s wall on 2 cores), comes first and shares its worker only with the
 # short error test, while the other worker runs the rest (03 ~105 s, 02 ~55 s, 04 ~45 s, 01 ~25 s,
 # the solutions ~13 s): both end after about four minutes instead of six in file order.
+# The order the browser tests start in. `make test-browser` runs them on two pytest-xdist workers
+# (--dist load), which take the first two tests each and then one more whenever one ends. The
+# longest, notebook 05 (~220 s wall on 2 cores), comes first and shares its worker only with the
+# short error test, while the other worker runs the rest (03 ~85 s, 02 ~45 s, 04 ~40 s, 01 ~17 s,
+# the solutions ~10 s): both end after about the same time.
 BROWSER_ORDER = ("chromium-05_", "test_an_error_in_a_cell_is_caught", "chromium-03_", "chromium-02_",
                  "chromium-04_", "chromium-01_", "test_solutions_exercises_answer_correct")
 
@@ -99,8 +104,10 @@ def pytest_terminal_summary(terminalreporter):
                for key, value in getattr(report, "user_properties", ()) if key == "browser_timing"]
     if timings:
         terminalreporter.section("browser tests: wall time and kernel CPU time per notebook")
-        for nodeid, (wall, cpu) in sorted(timings):
-            terminalreporter.write_line(f"{wall:7.1f} s wall {cpu:7.1f} s kernel CPU  {nodeid.split('::')[-1]}")
+        for nodeid, (wall, cpu, phases) in sorted(timings):
+            parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in phases.items())
+            terminalreporter.write_line(
+                f"{wall:7.1f} s wall {cpu:7.1f} s kernel CPU  {nodeid.split('::')[-1]}  ({parts})")
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +135,22 @@ def browser_type_launch_args(browser_type_launch_args, chromium):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+
+
+# `python -m jupyterlab`, less a 3-second start-up cost: jsonschema's format checkers import
+# rfc3987_syntax, which builds some 40 Lark parsers for IRIs at import time (jsonschema issue
+# #1428); no Jupyter schema checks an IRI format, and without the module jsonschema skips it.
+LAB_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; from jupyterlab.labapp import main; "
+            "sys.argv[0] = 'jupyter-lab'; sys.exit(main())")
+
+
+def _end_with_parent() -> None:
+    """In the server's process, before it starts: on Linux, get SIGTERM when the pytest process that
+    started it dies, however it dies (killed, Ctrl-C twice), so the server still shuts its kernels down."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def _free_port() -> int:
@@ -191,9 +214,10 @@ def lab(chromium) -> Lab:
            "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
     log = open(base / "jupyterlab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
+        [sys.executable, "-c", LAB_MAIN, "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_end_with_parent,
     )
     server = Lab(f"http://127.0.0.1:{port}", token, root, process.pid)
     try:
