@@ -80,9 +80,9 @@ class Lab:
 # the solutions ~13 s): both end after about four minutes instead of six in file order.
 # The order the browser tests start in. `make test-browser` runs them on two pytest-xdist workers
 # (--dist load), which take the first two tests each and then one more whenever one ends. The
-# longest, notebook 05 (~220 s wall on 2 cores), comes first and shares its worker only with the
-# short error test, while the other worker runs the rest (03 ~85 s, 02 ~45 s, 04 ~40 s, 01 ~17 s,
-# the solutions ~10 s): both end after about the same time.
+# longest, notebook 05 (~205 s wall on 2 cores), comes first and shares its worker only with the
+# short error test, while the other worker runs the rest (03 ~80 s, 02 ~40 s, 04 ~33 s, 01 ~14 s,
+# the solutions ~9 s): both end after about the same time.
 BROWSER_ORDER = ("chromium-05_", "test_an_error_in_a_cell_is_caught", "chromium-03_", "chromium-02_",
                  "chromium-04_", "chromium-01_", "test_solutions_exercises_answer_correct")
 
