@@ -75,11 +75,6 @@ class Lab:
 
 # The order the browser tests start in. `make test-browser` runs them on two pytest-xdist workers
 # (--dist load), which take the first two tests each and then one more whenever one ends. The
-# longest, notebook 05 (~230 s wall on 2 cores), comes first and shares its worker only with the
-# short error test, while the other worker runs the rest (03 ~105 s, 02 ~55 s, 04 ~45 s, 01 ~25 s,
-# the solutions ~13 s): both end after about four minutes instead of six in file order.
-# The order the browser tests start in. `make test-browser` runs them on two pytest-xdist workers
-# (--dist load), which take the first two tests each and then one more whenever one ends. The
 # longest, notebook 05 (~205 s wall on 2 cores), comes first and shares its worker only with the
 # short error test, while the other worker runs the rest (03 ~80 s, 02 ~40 s, 04 ~33 s, 01 ~14 s,
 # the solutions ~9 s): both end after about the same time.
