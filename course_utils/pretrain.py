@@ -418,15 +418,15 @@ def train_bert(model, tokenizer, recipe: BertRecipe = BERT_RECIPE, progress: boo
 
 
 def one_mask_accuracy(model, tokenizer, sentences: Sequence[str], k: int = 5, seed: int = 0,
-                         batch_size: int = 64) -> float:
+                      batch_size: int = 64) -> float:
     """Share of masked tokens whose true id is among the model's top-k, masking one random word piece per sentence.
 
-    (Notebook 04's `masked_word_accuracy` measures something else: BERT's own 15% masking, all
-    [MASK], top-1, top-5 and loss. This one, one mask per sentence, is the stand-in's quality
-    check, used by tests/test_pretrain.py and `make benchmark`.)
     Each sentence gets exactly one [MASK], at a position drawn with `seed` among its
     non-special tokens; the model sees the rest of the sentence. `model` is a
     BertForMaskedLM or BertForPreTraining; only the masked positions are scored.
+    This is the stand-in's quality check (tests/test_pretrain.py, `make benchmark`); notebook
+    04's own `masked_word_accuracy` measures something else: BERT's 15% masking, all [MASK],
+    top-1, top-5 and loss.
     """
     rng = random.Random(seed)
     rows, where, answers = [], [], []

@@ -43,7 +43,10 @@ STATE_JS = """
       const outputs = cell.model.outputs, found = [];
       for (let k = 0; k < outputs.length; k++) {
         const output = outputs.get(k);
-        if (output.type === 'error') { found.push(`cell ${i}: ${output.toJSON().ename}: ${output.toJSON().evalue}`); }
+        if (output.type === 'error') {
+          const error = output.toJSON();
+          found.push(`cell ${i}: ${error.ename}: ${error.evalue}`);
+        }
       }
       return found;
     }),
